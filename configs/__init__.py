@@ -1,0 +1,1 @@
+"""Packaged YAML configs: `configs/` in the repo, `frontwire.configs` once installed."""

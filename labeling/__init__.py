@@ -1,0 +1,1 @@
+"""Labeling stage: Label Studio config generation, export import, task push (`frontwire labeling …`)."""

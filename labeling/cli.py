@@ -1,0 +1,112 @@
+"""`frontwire labeling …` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from frontwire.labeling.settings import load_labeling_config
+from frontwire.paths import default_data_dir, default_export
+from frontwire.schema import load_schema
+
+app = typer.Typer(help="Label Studio: labeling config, import of exports, push of new tasks.", no_args_is_help=True)
+
+SchemaOpt = Annotated[Path | None, typer.Option("--schema", help="Label schema YAML (default: packaged configs/labels.yaml).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Labeling config YAML (default: configs/labeling.yaml).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set annotation_policy=latest.")]
+
+
+@app.command("config")
+def config_cmd(schema: SchemaOpt = None, config: ConfigOpt = None, out: Annotated[Path | None, typer.Option(help="Write the XML here instead of stdout.")] = None) -> None:
+    """Print the Label Studio labeling config generated from the label schema.
+
+    Example: frontwire labeling config > labeling.xml
+    """
+    from frontwire.labeling.ls_config import label_studio_config
+
+    xml = label_studio_config(load_schema(schema), load_labeling_config(config))
+    if out:
+        out.write_text(xml + "\n", encoding="utf-8")
+    else:
+        typer.echo(xml)
+
+
+@app.command("import")
+def import_cmd(
+    source: Annotated[str | None, typer.Argument(help="A Label Studio JSON export file; omit with --url/--project to pull a live project. Default: the shared export, else the sample in data/.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for records.jsonl, import_report.jsonl, splits.json.")] = None,  # type: ignore[assignment]
+    url: Annotated[str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL) to pull a live project.")] = None,
+    project: Annotated[int | None, typer.Option(help="Label Studio project id to pull.")] = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Turn a Label Studio export into validated records, an error report and stable splits.
+
+    Every task ends up as a record or as a row of import_report.jsonl naming its task id and the reason.
+    Token for a live server: $LABEL_STUDIO_API_KEY.
+
+    Examples:
+      frontwire labeling import ../shared/data/labelstudio_export.json --out runs/data
+      frontwire labeling import --url http://127.0.0.1:8080 --project 3 --out runs/data
+    """
+    from frontwire.labeling.importer import import_tasks, read_export_file
+
+    labeling_config = load_labeling_config(config, tuple(set_ or ()))
+    label_schema = load_schema(schema)
+    out = out or default_data_dir()
+    if project is not None or url is not None:
+        if project is None:
+            raise typer.BadParameter("--project is required with --url")
+        from frontwire.labeling.client import connect, export_tasks
+
+        tasks = export_tasks(connect(url), project)
+        source_name = f"label-studio project {project}"
+    else:
+        path = Path(source) if source else default_export()
+        tasks = read_export_file(path)
+        source_name = str(path)
+    outcome = import_tasks(tasks, out, label_schema, labeling_config, source_name)
+    summary = outcome.summary
+    typer.echo(f"{summary['tasks']} tasks -> {summary['records']} records, {summary['errors']} errors "
+               f"{json.dumps(summary['errors_by_reason'])}, repairs {json.dumps(summary['repairs_by_reason'])}; "
+               f"splits " + ", ".join(f"{k} {v['records']}" for k, v in summary["splits"].items())
+               + f"; fingerprint {summary['fingerprint']} -> {out}")
+
+
+@app.command("push")
+def push_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Article files: .txt, .html(.gz), .jsonl(.gz) with id/text.")],
+    project_title: Annotated[str, typer.Option("--project-title", help="Project to create or reuse.")] = "frontwire war-news paragraphs",
+    url: Annotated[str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL).")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="JSONL of pre-annotations: paragraph_id, model_version, score, result.")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Tasks per import request.")] = 500,
+    text_field: Annotated[str, typer.Option(help="Text field of JSONL inputs.")] = "text",
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Split articles into paragraph tasks and import them into a Label Studio project.
+
+    Idempotent: paragraphs already in the project (same content hash) are not imported again.
+
+    Example: frontwire labeling push ../shared/data/archive_articles.jsonl.gz --url http://127.0.0.1:8080
+    """
+    from frontwire.documents import DocumentError, read_documents
+    from frontwire.labeling.client import connect
+    from frontwire.labeling.push import load_predictions, paragraph_tasks, push_tasks
+
+    labeling_config = load_labeling_config(config)
+    errors: list[DocumentError] = []
+    documents = [doc for path in inputs for doc in read_documents(path, text_field, errors)]
+    for error in errors:
+        typer.echo(f"skipped: {error}", err=True)
+    tasks = paragraph_tasks(documents, labeling_config)
+    outcome = push_tasks(connect(url), tasks, load_schema(schema), labeling_config, project_title,
+                         load_predictions(predictions) if predictions else None, chunk_size)
+    typer.echo(f"project {outcome.project_id}{' (created)' if outcome.created_project else ''}: "
+               f"{len(documents)} documents, {outcome.paragraphs} paragraphs, {outcome.imported} imported, "
+               f"{outcome.already_there} already there, {outcome.duplicates_in_input} duplicates in input, "
+               f"{len(errors)} unreadable records")

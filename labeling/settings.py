@@ -1,0 +1,27 @@
+"""The labeling stage's validated config (`configs/labeling.yaml`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from frontwire.config import StrictModel, load_config
+from frontwire.splits import SplitConfig
+
+
+class LabelingConfig(StrictModel):
+    text_field: str = "text"
+    topics_control: str = "topics"
+    entities_control: str = "entities"
+    annotation_policy: Literal["latest", "ground_truth", "majority"] = "ground_truth"
+    on_bad_span: Literal["drop_task", "drop_span"] = "drop_task"
+    on_overlap: Literal["keep_longest", "error"] = "keep_longest"
+    deduplicate_text: bool = True
+    relocate_window: int = Field(default=40, ge=0)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+def load_labeling_config(path: Path | str | None = None, overrides: tuple[str, ...] = ()) -> LabelingConfig:
+    return load_config(LabelingConfig, path, "labeling.yaml", overrides)

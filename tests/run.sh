@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# README command (2) and CI's test command: installs what the tests need (idempotent) and runs them.
+# torch is installed first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e ".[serve,test]"
+# Label Studio pins its own SDK and pyarrow: it lives in its own venv and runs as a real server in tests.
+if [ ! -x .venv-ls/bin/label-studio ]; then
+  "$PY" -m venv .venv-ls
+  .venv-ls/bin/pip install -q "label-studio==1.23.2"
+fi
+export MLFLOW_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export FRONTWIRE_REQUIRE_LABEL_STUDIO="${FRONTWIRE_REQUIRE_LABEL_STUDIO:-1}"
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
