@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from frontwire.labeling.cli import app as labeling_app
+from frontwire.train.cli import app as train_app
 from frontwire.logs import configure_logging
 
 # MLflow otherwise reaches for a telemetry host (closed network here) and writes into $HOME.
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(labeling_app, name="labeling")
+app.add_typer(train_app, name="train")
 
 
 @app.callback()

@@ -17,11 +17,10 @@ _SPACES = re.compile(r"\s+")
 
 # Elements that start a new paragraph; everything else is inline text of the current paragraph.
 BLOCK_TAGS = frozenset(
-    "address article aside blockquote body dd details dialog div dl dt fieldset figcaption figure footer "
-    "form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section summary table tbody td tfoot "
-    "th thead tr ul caption option select button br".split()
+    ["address", "article", "aside", "blockquote", "body", "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption", "option", "select", "button", "br"]
 )
-SKIPPED_TAGS = frozenset("script style noscript template svg head iframe object canvas math".split())
+SKIPPED_TAGS = frozenset(["script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas", "math"])
+_UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,9 @@ def split_text(text: str) -> list[Paragraph]:
 
 def html_to_text(html: str | bytes) -> str:
     """Block-level paragraphs of an HTML page joined by blank lines (so `split_text` recovers them)."""
-    if isinstance(html, bytes):
-        root = lxml.html.document_fromstring(html) if html.strip() else None
-    else:
-        root = lxml.html.document_fromstring(html.encode("utf-8")) if html.strip() else None
-    if root is None:
+    if not html.strip():
         return ""
+    root = _parse_html(html)
     blocks: list[str] = []
     buffer: list[str] = []
 
@@ -88,6 +84,21 @@ def html_to_text(html: str | bytes) -> str:
     walk(root)
     flush()
     return "\n\n".join(blocks)
+
+
+def _parse_html(html: str | bytes) -> etree._Element:
+    """Parse without mojibake: libxml2 reads undeclared bytes as Latin-1, so UTF-8 is stated explicitly.
+
+    A str is UTF-8 once encoded; bytes that decode as UTF-8 are UTF-8; any other bytes are left to lxml,
+    which honours the page's own `<meta charset>`.
+    """
+    if isinstance(html, str):
+        return lxml.html.document_fromstring(html.encode("utf-8"), parser=_UTF8_PARSER)
+    try:
+        html.decode("utf-8")
+    except UnicodeDecodeError:
+        return lxml.html.document_fromstring(html)
+    return lxml.html.document_fromstring(html, parser=_UTF8_PARSER)
 
 
 def looks_like_html(text: str) -> bool:

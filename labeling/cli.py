@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from frontwire.labeling.settings import load_labeling_config
+
 from frontwire.paths import default_data_dir, default_export
 from frontwire.schema import load_schema
 
@@ -94,9 +94,10 @@ def push_cmd(
 
     Example: frontwire labeling push ../shared/data/archive_articles.jsonl.gz --url http://127.0.0.1:8080
     """
-    from frontwire.documents import DocumentError, read_documents
     from frontwire.labeling.client import connect
     from frontwire.labeling.push import load_predictions, paragraph_tasks, push_tasks
+
+    from frontwire.documents import DocumentError, read_documents
 
     labeling_config = load_labeling_config(config)
     errors: list[DocumentError] = []

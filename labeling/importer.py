@@ -11,6 +11,7 @@ from typing import Any
 
 from frontwire.labeling.ls_export import ImportResult, convert_export
 from frontwire.labeling.settings import LabelingConfig
+
 from frontwire.records import fingerprint, write_records
 from frontwire.schema import LabelSchema
 from frontwire.splits import SPLITS, assign_splits, load_assignment, save_assignment, split_records

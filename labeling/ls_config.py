@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from frontwire.schema import LabelSchema
 from frontwire.labeling.settings import LabelingConfig
+
+from frontwire.schema import LabelSchema
 
 # Distinct, readable highlight colours; cycled if the schema grows beyond them.
 _PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from frontwire.labeling.settings import LabelingConfig
 from pydantic import ValidationError
 
-from frontwire.labeling.settings import LabelingConfig
 from frontwire.offsets import has_astral, utf16_span_to_py
 from frontwire.records import EntitySpan, Record
 from frontwire.schema import LabelSchema

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from label_studio_sdk import LabelStudio
-
-from frontwire.documents import Document, content_hash
 from frontwire.labeling.client import find_or_create_project, import_in_chunks, iter_task_data
 from frontwire.labeling.ls_config import label_studio_config
 from frontwire.labeling.settings import LabelingConfig
+from label_studio_sdk import LabelStudio
+
+from frontwire.documents import Document, content_hash
 from frontwire.schema import LabelSchema
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,7 @@ def label_studio() -> Iterator[LabelStudioServer]:
     unless ``FRONTWIRE_REQUIRE_LABEL_STUDIO=1``, where that is a failure.
     """
     if reuse_config() is None and find_executable() is None:
-        reason = (
-            f"Label Studio not installed: set {BIN_ENV}, install it into .venv-ls/, "
-            "or put label-studio on PATH"
-        )
+        reason = f"Label Studio not installed: set {BIN_ENV}, install it into .venv-ls/, or put label-studio on PATH"
         if os.environ.get(REQUIRE_LS_ENV) == "1":
             pytest.fail(f"{REQUIRE_LS_ENV}=1 but {reason}", pytrace=False)
         pytest.skip(reason)

@@ -15,6 +15,7 @@ that.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -47,6 +49,7 @@ DEFAULT_STARTUP_TIMEOUT = 240.0
 #: Seconds between SIGTERM and SIGKILL when stopping the process group.
 TERMINATE_GRACE = 10.0
 LOG_TAIL_CHARS = 4000
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class LabelStudioError(RuntimeError):
@@ -184,6 +187,18 @@ def _pids_in_group(pgid: int) -> list[int]:
     return pids
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when the test process dies.
+
+    The server runs in its own session, so if pytest is killed (SIGKILL,
+    CI timeout) ``__exit__`` never runs and nothing else would stop it.
+    Runs in the child between fork and exec; a no-op where prctl is missing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LabelStudioServer:
     """Context manager running one Label Studio server, or reusing one.
 
@@ -295,8 +310,7 @@ class LabelStudioServer:
         executable = self.executable or find_executable()
         if executable is None:
             raise LabelStudioError(
-                f"no label-studio executable: set {BIN_ENV}, create {DEFAULT_VENV_BIN}, "
-                "or put label-studio on PATH"
+                f"no label-studio executable: set {BIN_ENV}, create {DEFAULT_VENV_BIN}, or put label-studio on PATH"
             )
         self.data_dir = Path(tempfile.mkdtemp(prefix="frontwire-ls-"))
         self.log_path = self.data_dir / "label-studio.log"
@@ -327,6 +341,7 @@ class LabelStudioServer:
                 env=self._env(token),
                 cwd=self.data_dir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         deadline = started + self.startup_timeout
         while True:

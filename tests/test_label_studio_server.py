@@ -21,6 +21,17 @@ def test_sdk_can_authenticate(label_studio: LabelStudioServer) -> None:
         assert me.email == label_studio.username
 
 
+def test_server_rejects_a_wrong_token(label_studio: LabelStudioServer) -> None:
+    """Auth is really on, so the test above proves the token works."""
+    from label_studio_sdk import LabelStudio
+    from label_studio_sdk.core.api_error import ApiError
+
+    client = LabelStudio(base_url=label_studio.url, api_key="0" * 40)
+    with pytest.raises(ApiError) as excinfo:
+        client.users.whoami()
+    assert excinfo.value.status_code == 401
+
+
 def test_server_listens_on_loopback_only(label_studio: LabelStudioServer) -> None:
     """Label Studio defaults to 0.0.0.0; ours must not be reachable from outside."""
     port = urlsplit(label_studio.url).port

@@ -1,0 +1,248 @@
+"""The one inference path: texts → topic scores/labels and entity spans.
+
+Training-time evaluation, `frontwire evaluate`, the HTTP server, batch inference and the MLflow pyfunc
+model all call this module, so a model behaves the same everywhere.
+
+Speed on CPU comes from (1) one fast-tokenizer call for all texts, (2) long texts cut into overlapping
+windows instead of truncated, (3) windows sorted by length and padded only to their batch's longest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from frontwire.modeling import ModelMeta, load_classifier, load_tagger, load_tokenizer, pick_device
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Windows:
+    """Tokenized windows of a batch of texts (a text longer than max_length has several)."""
+
+    input_ids: list[list[int]]
+    text_index: list[int]
+    offsets: list[list[tuple[int, int]]]
+    word_ids: list[list[int | None]]
+
+
+def encode_windows(tokenizer, texts: Sequence[str], max_length: int, stride: int) -> Windows:
+    encoded = tokenizer(
+        list(texts), truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True,
+        return_offsets_mapping=True, padding=False,
+    )
+    mapping = encoded["overflow_to_sample_mapping"]
+    word_ids = [encoded.word_ids(i) for i in range(len(encoded["input_ids"]))]
+    return Windows(encoded["input_ids"], list(mapping), [list(map(tuple, o)) for o in encoded["offset_mapping"]],
+                   word_ids)
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length (optionally bounded by padded tokens per batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = max(lengths[index], *(lengths[i] for i in current[-1:])) if current else lengths[index]
+        too_many_tokens = max_tokens is not None and current and longest * (len(current) + 1) > max_tokens
+        if current and (len(current) >= batch_size or too_many_tokens):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
+def run_windows(windows: Windows, forward: Forward, pad_id: int, batch_size: int) -> list[np.ndarray]:
+    """Logits per window, in window order."""
+    outputs: list[np.ndarray | None] = [None] * len(windows.input_ids)
+    for batch in length_sorted_batches([len(ids) for ids in windows.input_ids], batch_size):
+        ids, mask = pad_batch([windows.input_ids[i] for i in batch], pad_id)
+        logits = forward(ids, mask)
+        for row, index in enumerate(batch):
+            outputs[index] = logits[row] if logits.ndim == 2 else logits[row, : len(windows.input_ids[index])]
+    return outputs  # type: ignore[return-value]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def decode_topics(scores: Sequence[float], labels: Sequence[str], thresholds: dict[str, float],
+                  exclusive: Sequence[str]) -> list[str]:
+    """Labels at or over their threshold; an exclusive label (boilerplate) and the others never mix:
+    the side whose best margin over its threshold is larger wins."""
+    chosen = [label for label, score in zip(labels, scores, strict=True) if score >= thresholds.get(label, 0.5)]
+    margins = {label: float(score) - thresholds.get(label, 0.5) for label, score in zip(labels, scores, strict=True)}
+    for label in exclusive:
+        if label in chosen and len(chosen) > 1:
+            others = [c for c in chosen if c != label]
+            chosen = [label] if margins[label] >= max(margins[o] for o in others) else others
+    return chosen
+
+
+def decode_entities(text: str, words: list[tuple[int, int, np.ndarray]], tags: Sequence[str]) -> list[dict[str, Any]]:
+    """Word-level BIO decoding. `words` are (char_start, char_end, tag probabilities), in text order.
+
+    Spans always cover whole words, so a model can never cut "Zelenskyy" into "Zelensky".
+    I-X after O or after another type opens a new X entity (lenient, as seqeval's default counts it).
+    """
+    entities: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for start, end, probs in words:
+        tag_index = int(np.argmax(probs))
+        tag = tags[tag_index]
+        prob = float(probs[tag_index])
+        prefix, _, kind = tag.partition("-")
+        if prefix == "I" and current is not None and current["label"] == kind:
+            current["end"] = end
+            current["probs"].append(prob)
+            continue
+        if current is not None:
+            entities.append(current)
+            current = None
+        if prefix in ("B", "I"):
+            current = {"start": start, "end": end, "label": kind, "probs": [prob]}
+    if current is not None:
+        entities.append(current)
+    return [
+        {"start": e["start"], "end": e["end"], "label": e["label"], "score": round(float(np.mean(e["probs"])), 4),
+         "text": text[e["start"] : e["end"]]}
+        for e in entities
+    ]
+
+
+class TorchForward:
+    """Runs a loaded torch module on numpy batches; the seam where other backends (ONNX) plug in."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.from_numpy(ids).to(self.device),
+                             attention_mask=torch.from_numpy(mask).to(self.device))
+            logits = out["logits"] if isinstance(out, dict) else out.logits
+            return logits.float().cpu().numpy()
+
+
+class TopicModel:
+    def __init__(self, meta: ModelMeta, tokenizer, forward: Forward) -> None:
+        if meta.kind != "classifier":
+            raise ValueError(f"model {meta.name!r} is a {meta.kind} model, not a classifier")
+        self.meta, self.tokenizer, self.forward = meta, tokenizer, forward
+        self.thresholds = dict(meta.thresholds or {})
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto") -> TopicModel:
+        meta = ModelMeta.load(Path(model_dir))
+        return cls(meta, load_tokenizer(model_dir), TorchForward(load_classifier(Path(model_dir), meta), pick_device(device)))
+
+    def scores(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Sigmoid scores [len(texts), n_labels]; a long text's windows are max-pooled (a topic anywhere counts)."""
+        windows = encode_windows(self.tokenizer, texts, self.meta.max_length, self.meta.stride)
+        logits = run_windows(windows, self.forward, self.tokenizer.pad_token_id, batch_size)
+        pooled = np.full((len(texts), len(self.meta.labels)), -np.inf, dtype=np.float32)
+        for window_logits, text_index in zip(logits, windows.text_index, strict=True):
+            pooled[text_index] = np.maximum(pooled[text_index], window_logits)
+        return sigmoid(pooled)
+
+    def decode(self, scores: Sequence[float], thresholds: dict[str, float] | None = None) -> list[str]:
+        return decode_topics(scores, self.meta.labels, thresholds or self.thresholds,
+                             self.meta.schema_.exclusive_topics)
+
+
+class EntityModel:
+    def __init__(self, meta: ModelMeta, tokenizer, forward: Forward) -> None:
+        if meta.kind != "ner":
+            raise ValueError(f"model {meta.name!r} is a {meta.kind} model, not an NER model")
+        self.meta, self.tokenizer, self.forward = meta, tokenizer, forward
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto") -> EntityModel:
+        meta = ModelMeta.load(Path(model_dir))
+        return cls(meta, load_tokenizer(model_dir), TorchForward(load_tagger(Path(model_dir)), pick_device(device)))
+
+    def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:
+        windows = encode_windows(self.tokenizer, texts, self.meta.max_length, self.meta.stride)
+        logits = run_windows(windows, self.forward, self.tokenizer.pad_token_id, batch_size)
+        # word start char -> (distance from its window's edge, start, end, probs); the most central copy wins
+        per_text: list[dict[int, tuple[int, int, int, np.ndarray]]] = [{} for _ in texts]
+        for window_index, window_logits in enumerate(logits):
+            text_index = windows.text_index[window_index]
+            offsets = windows.offsets[window_index]
+            word_ids = windows.word_ids[window_index]
+            probs = softmax(window_logits)
+            size = len(word_ids)
+            first_token: dict[int, int] = {}
+            word_end: dict[int, int] = {}
+            for token, word in enumerate(word_ids):
+                if word is None:
+                    continue
+                first_token.setdefault(word, token)
+                word_end[word] = offsets[token][1]
+            for word, token in first_token.items():
+                start = offsets[token][0]
+                centrality = min(token, size - 1 - token)
+                seen = per_text[text_index].get(start)
+                if seen is None or centrality > seen[0]:
+                    per_text[text_index][start] = (centrality, start, word_end[word], probs[token])
+        results = []
+        for text, words in zip(texts, per_text, strict=True):
+            ordered: list[tuple[int, int, np.ndarray]] = []
+            for _, start, end, probs in sorted(words.values(), key=lambda w: w[1]):
+                if ordered and start < ordered[-1][1]:
+                    # a word cut by a window edge shows up twice: keep the head, extend it to the full word
+                    head = ordered[-1]
+                    ordered[-1] = (head[0], max(head[1], end), head[2])
+                    continue
+                ordered.append((start, end, probs))
+            results.append(decode_entities(text, ordered, self.meta.labels))
+        return results
+
+
+class Predictor:
+    """Classifier and/or NER model behind one `predict(texts)` call."""
+
+    def __init__(self, classifier_dir: Path | None = None, ner_dir: Path | None = None, device: str = "auto",
+                 batch_size: int = 32) -> None:
+        if classifier_dir is None and ner_dir is None:
+            raise ValueError("a predictor needs a classifier and/or an NER model")
+        self.topics = TopicModel.load(classifier_dir, device) if classifier_dir else None
+        self.ner = EntityModel.load(ner_dir, device) if ner_dir else None
+        self.batch_size = batch_size
+
+    def predict(self, texts: Sequence[str], tasks: Sequence[str] = ("classifier", "ner")) -> list[dict[str, Any]]:
+        predictions: list[dict[str, Any]] = [{} for _ in texts]
+        if self.topics is not None and "classifier" in tasks and texts:
+            scores = self.topics.scores(texts, self.batch_size)
+            for prediction, row in zip(predictions, scores, strict=True):
+                prediction["labels"] = self.topics.decode(row)
+                prediction["scores"] = {label: round(float(s), 4) for label, s in zip(self.topics.meta.labels, row, strict=True)}
+        if self.ner is not None and "ner" in tasks and texts:
+            for prediction, entities in zip(predictions, self.ner.entities(texts, self.batch_size), strict=True):
+                prediction["entities"] = entities
+        return predictions

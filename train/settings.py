@@ -1,0 +1,83 @@
+"""Validated training configs (`configs/classifier.yaml`, `configs/ner.yaml`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from frontwire.config import StrictModel, load_config
+
+
+class DataSection(StrictModel):
+    source: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+
+
+class ModelSection(StrictModel):
+    base_model: str = "default"
+    max_length: int = Field(default=128, ge=16, le=4096)
+    stride: int = Field(default=32, ge=0)
+    pooling: Literal["mean", "cls"] = "mean"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+
+class TrainingSection(StrictModel):
+    epochs: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=1e-4, gt=0)
+    head_learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
+    pos_weight: Literal["none", "sqrt", "balanced"] = "sqrt"
+    freeze_embeddings: bool = True
+    early_stopping_patience: int = Field(default=3, ge=1)
+    seed: int = 13
+    device: str = "auto"
+    threads: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+
+
+class ThresholdSection(StrictModel):
+    tune: bool = True
+    grid_min: float = Field(default=0.05, gt=0, lt=1)
+    grid_max: float = Field(default=0.95, gt=0, lt=1)
+    default: float = Field(default=0.5, gt=0, lt=1)
+
+
+class OutputSection(StrictModel):
+    dir: str | None = None
+
+
+class MlflowSection(StrictModel):
+    tracking_uri: str | None = None
+    experiment: str = "frontwire"
+    registered_model: str
+    register: bool = True
+    baseline: bool = False
+
+
+class ClassifierConfig(StrictModel):
+    data: DataSection = Field(default_factory=DataSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    thresholds: ThresholdSection = Field(default_factory=ThresholdSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+    mlflow: MlflowSection = Field(default_factory=lambda: MlflowSection(registered_model="frontwire-classifier"))
+
+
+class NerConfig(StrictModel):
+    data: DataSection = Field(default_factory=DataSection)
+    model: ModelSection = Field(default_factory=lambda: ModelSection(max_length=192, stride=48))
+    training: TrainingSection = Field(default_factory=lambda: TrainingSection(freeze_embeddings=False))
+    output: OutputSection = Field(default_factory=OutputSection)
+    mlflow: MlflowSection = Field(default_factory=lambda: MlflowSection(registered_model="frontwire-ner"))
+
+
+def load_classifier_config(path: Path | str | None = None, overrides: tuple[str, ...] = ()) -> ClassifierConfig:
+    return load_config(ClassifierConfig, path, "classifier.yaml", overrides)
+
+
+def load_ner_config(path: Path | str | None = None, overrides: tuple[str, ...] = ()) -> NerConfig:
+    return load_config(NerConfig, path, "ner.yaml", overrides)
