@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,7 @@ from frontwire.schema import LabelSchema
 
 META_FILE = "frontwire.json"
 WEIGHTS_FILE = "model.safetensors"
+LEXICAL_FILE = "lexical.joblib"
 DEFAULT_BASE_MODEL = "default"
 
 
@@ -61,6 +63,9 @@ class ModelMeta(StrictModel):
     max_length: int
     stride: int
     pooling: Literal["mean", "cls"] | None = None
+    # Weight of the TF-IDF model's scores blended into the classifier's (0 = transformer alone); the
+    # lexical model is stored beside the weights as LEXICAL_FILE.
+    lexical_weight: float = 0.0
     base_model: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     dataset: dict[str, Any] = Field(default_factory=dict)
@@ -118,6 +123,26 @@ class EncoderClassifier(nn.Module):
             output["loss"] = nn.functional.binary_cross_entropy_with_logits(
                 logits, labels.to(logits.dtype), pos_weight=self.pos_weight)
         return output
+
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+
+
+def freeze_lower_layers(model: nn.Module, embeddings: bool, layers: int) -> int:
+    """Freeze the input embeddings and the bottom `layers` transformer blocks; returns frozen parameter count.
+
+    With everything below block k frozen, autograd never back-propagates below it, which is where most of a
+    CPU training step goes. Works on any encoder that names its blocks `layer.N`/`layers.N` (BERT, RoBERTa,
+    DeBERTa, ELECTRA, DistilBERT, ...).
+    """
+    frozen = 0
+    for name, param in model.named_parameters():
+        match = _LAYER_INDEX.search(name)
+        in_lower = match is not None and int(match.group(1)) < layers
+        if (embeddings and "embeddings." in name) or in_lower:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
 
 
 def save_classifier(model: EncoderClassifier, model_dir: Path) -> None:

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from frontwire.modeling import ModelMeta, load_classifier, load_tagger, load_tokenizer, pick_device
+from frontwire.modeling import (
+    LEXICAL_FILE,
+    ModelMeta,
+    load_classifier,
+    load_tagger,
+    load_tokenizer,
+    pick_device,
+    set_threads,
+)
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -149,17 +157,42 @@ class TorchForward:
             return logits.float().cpu().numpy()
 
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def load_forward(model_dir: Path, meta: ModelMeta, device: str = "auto", backend: str = "torch",
+                 threads: int | None = None) -> Forward:
+    """The model's forward pass on a backend: torch, or ONNX Runtime fp32/int8 (exported once, cached)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        if threads:
+            set_threads(threads)
+        module = load_classifier(Path(model_dir), meta) if meta.kind == "classifier" else load_tagger(Path(model_dir))
+        return TorchForward(module, pick_device(device))
+    from frontwire.serve.onnx_backend import onnx_forward
+
+    return onnx_forward(Path(model_dir), "int8" if backend == "onnx-int8" else "fp32", threads)
+
+
 class TopicModel:
     def __init__(self, meta: ModelMeta, tokenizer, forward: Forward) -> None:
         if meta.kind != "classifier":
             raise ValueError(f"model {meta.name!r} is a {meta.kind} model, not a classifier")
         self.meta, self.tokenizer, self.forward = meta, tokenizer, forward
         self.thresholds = dict(meta.thresholds or {})
+        self.lexical = None  # optional TF-IDF scorer blended in (see ModelMeta.lexical_weight)
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto") -> TopicModel:
+    def load(cls, model_dir: Path, device: str = "auto", backend: str = "torch",
+             threads: int | None = None) -> TopicModel:
         meta = ModelMeta.load(Path(model_dir))
-        return cls(meta, load_tokenizer(model_dir), TorchForward(load_classifier(Path(model_dir), meta), pick_device(device)))
+        model = cls(meta, load_tokenizer(model_dir), load_forward(model_dir, meta, device, backend, threads))
+        if meta.lexical_weight > 0:
+            import joblib
+
+            model.lexical = joblib.load(Path(model_dir) / LEXICAL_FILE)
+        return model
 
     def scores(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Sigmoid scores [len(texts), n_labels]; a long text's windows are max-pooled (a topic anywhere counts)."""
@@ -168,7 +201,11 @@ class TopicModel:
         pooled = np.full((len(texts), len(self.meta.labels)), -np.inf, dtype=np.float32)
         for window_logits, text_index in zip(logits, windows.text_index, strict=True):
             pooled[text_index] = np.maximum(pooled[text_index], window_logits)
-        return sigmoid(pooled)
+        scores = sigmoid(pooled)
+        if self.lexical is not None and self.meta.lexical_weight > 0:
+            weight = self.meta.lexical_weight
+            scores = (1.0 - weight) * scores + weight * self.lexical.scores(texts)
+        return scores
 
     def decode(self, scores: Sequence[float], thresholds: dict[str, float] | None = None) -> list[str]:
         return decode_topics(scores, self.meta.labels, thresholds or self.thresholds,
@@ -182,9 +219,10 @@ class EntityModel:
         self.meta, self.tokenizer, self.forward = meta, tokenizer, forward
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto") -> EntityModel:
+    def load(cls, model_dir: Path, device: str = "auto", backend: str = "torch",
+             threads: int | None = None) -> EntityModel:
         meta = ModelMeta.load(Path(model_dir))
-        return cls(meta, load_tokenizer(model_dir), TorchForward(load_tagger(Path(model_dir)), pick_device(device)))
+        return cls(meta, load_tokenizer(model_dir), load_forward(model_dir, meta, device, backend, threads))
 
     def entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict[str, Any]]]:
         windows = encode_windows(self.tokenizer, texts, self.meta.max_length, self.meta.stride)
@@ -208,8 +246,12 @@ class EntityModel:
                 start = offsets[token][0]
                 centrality = min(token, size - 1 - token)
                 seen = per_text[text_index].get(start)
+                # a word cut by a window edge ends early in that window: it ends where its longest copy does
+                end = word_end[word] if seen is None else max(seen[2], word_end[word])
                 if seen is None or centrality > seen[0]:
-                    per_text[text_index][start] = (centrality, start, word_end[word], probs[token])
+                    per_text[text_index][start] = (centrality, start, end, probs[token])
+                else:
+                    per_text[text_index][start] = (seen[0], start, end, seen[3])
         results = []
         for text, words in zip(texts, per_text, strict=True):
             ordered: list[tuple[int, int, np.ndarray]] = []
@@ -228,11 +270,12 @@ class Predictor:
     """Classifier and/or NER model behind one `predict(texts)` call."""
 
     def __init__(self, classifier_dir: Path | None = None, ner_dir: Path | None = None, device: str = "auto",
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, backend: str = "torch", threads: int | None = None) -> None:
         if classifier_dir is None and ner_dir is None:
             raise ValueError("a predictor needs a classifier and/or an NER model")
-        self.topics = TopicModel.load(classifier_dir, device) if classifier_dir else None
-        self.ner = EntityModel.load(ner_dir, device) if ner_dir else None
+        self.topics = TopicModel.load(classifier_dir, device, backend, threads) if classifier_dir else None
+        self.ner = EntityModel.load(ner_dir, device, backend, threads) if ner_dir else None
+        self.backend = backend
         self.batch_size = batch_size
 
     def predict(self, texts: Sequence[str], tasks: Sequence[str] = ("classifier", "ner")) -> list[dict[str, Any]]:
@@ -241,7 +284,8 @@ class Predictor:
             scores = self.topics.scores(texts, self.batch_size)
             for prediction, row in zip(predictions, scores, strict=True):
                 prediction["labels"] = self.topics.decode(row)
-                prediction["scores"] = {label: round(float(s), 4) for label, s in zip(self.topics.meta.labels, row, strict=True)}
+                prediction["scores"] = {label: round(float(s), 4)
+                                        for label, s in zip(self.topics.meta.labels, row, strict=True)}
         if self.ner is not None and "ner" in tasks and texts:
             for prediction, entities in zip(predictions, self.ner.entities(texts, self.batch_size), strict=True):
                 prediction["entities"] = entities

@@ -11,11 +11,8 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import make_pipeline
 
+from frontwire.lexical import LexicalScorer
 from frontwire.metrics import multilabel_indicator, topic_metrics, tune_thresholds
 from frontwire.predictor import decode_topics
 from frontwire.schema import LabelSchema
@@ -24,25 +21,14 @@ from frontwire.train.data import SplitData
 log = logging.getLogger(__name__)
 
 
-def build_baseline(seed: int = 13):
-    return make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode"),
-        OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=seed)),
-    )
-
-
 def train_baseline(data: SplitData, schema: LabelSchema, tracking_uri: str | None = None,
                    experiment: str | None = None) -> dict[str, Any]:
     labels = schema.topic_names
     y_train = multilabel_indicator([r.labels for r in data.train], labels)
-    present = y_train.sum(0) > 0  # a label absent from train cannot be learned; it scores 0
-    pipeline = build_baseline().fit([r.text for r in data.train], y_train[:, present])
+    scorer = LexicalScorer(labels).fit([r.text for r in data.train], y_train)
 
     def scores(records) -> np.ndarray:
-        full = np.zeros((len(records), len(labels)))
-        if records:
-            full[:, present] = pipeline.predict_proba([r.text for r in records])
-        return full
+        return scorer.scores([r.text for r in records])
 
     def decode(score_rows: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
         return multilabel_indicator([decode_topics(row, labels, thresholds, schema.exclusive_topics)
@@ -67,6 +53,6 @@ def train_baseline(data: SplitData, schema: LabelSchema, tracking_uri: str | Non
                                "data.fingerprint": data.fingerprint})
             mlflow.log_metrics(flat_metrics(metrics))
             mlflow.log_dict(thresholds, "thresholds.json")
-            mlflow.sklearn.log_model(pipeline, name="model")
+            mlflow.sklearn.log_model(scorer.pipeline, name="model")
     log.info("baseline dev_micro=%.4f dev_macro=%.4f", metrics["dev"]["micro"]["f1"], metrics["dev"]["macro"]["f1"])
     return metrics

@@ -18,9 +18,19 @@ import mlflow
 import numpy as np
 from transformers import AutoModel
 
+from frontwire.lexical import LexicalScorer
 from frontwire.metrics import multilabel_indicator, topic_metrics, tune_thresholds
-from frontwire.modeling import (EncoderClassifier, ModelMeta, load_tokenizer, pick_device, resolve_base_model,
-                                save_classifier, set_threads)
+from frontwire.modeling import (
+    LEXICAL_FILE,
+    EncoderClassifier,
+    ModelMeta,
+    freeze_lower_layers,
+    load_tokenizer,
+    pick_device,
+    resolve_base_model,
+    save_classifier,
+    set_threads,
+)
 from frontwire.paths import work_dir
 from frontwire.predictor import TopicModel, TorchForward, encode_windows
 from frontwire.records import Record
@@ -67,6 +77,35 @@ def decoded(model: TopicModel, scores: np.ndarray, thresholds: dict[str, float])
     return multilabel_indicator([model.decode(row, thresholds) for row in scores], model.meta.labels)
 
 
+def tune(config: ClassifierConfig, y_true: np.ndarray, scores: np.ndarray, labels: list[str]) -> dict[str, float]:
+    if not config.thresholds.tune:
+        return dict.fromkeys(labels, config.thresholds.default)
+    return tune_thresholds(y_true, scores, labels, config.thresholds.grid_min, config.thresholds.grid_max,
+                           config.thresholds.default)
+
+
+def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: ClassifierConfig) -> float:
+    """Fit the TF-IDF scorer on train and pick its blend weight on dev (macro-F1 at tuned thresholds)."""
+    labels = topic_model.meta.labels
+    lexical = LexicalScorer(labels, config.training.seed).fit(
+        [r.text for r in data.train], multilabel_indicator([r.labels for r in data.train], labels))
+    topic_model.lexical = None
+    topic_model.meta.lexical_weight = 0.0
+    y_dev, neural = score_records(topic_model, data.dev)
+    lexical_dev = lexical.scores([r.text for r in data.dev])
+    best_weight, best_f1 = 0.0, -1.0
+    for weight in config.ensemble.weights:
+        blended = (1 - weight) * neural + weight * lexical_dev
+        f1 = topic_metrics(y_dev, decoded(topic_model, blended, tune(config, y_dev, blended, labels)),
+                           labels)["macro"]["f1"]
+        log.info("lexical blend weight=%.2f dev_macro_f1=%.4f", weight, f1)
+        if f1 > best_f1 + 1e-9:
+            best_weight, best_f1 = weight, f1
+    topic_model.meta.lexical_weight = best_weight
+    topic_model.lexical = lexical if best_weight > 0 else None
+    return best_weight
+
+
 def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitData | None = None,
                      resume: bool = False, run_name: str | None = None) -> TrainOutcome:
     from frontwire.train.tracking import log_config, log_model, log_splits, setup_tracking
@@ -86,8 +125,8 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
 
     model = EncoderClassifier(AutoModel.from_pretrained(base), len(labels), config.model.pooling,
                               config.model.dropout, torch.from_numpy(pos_weight))
-    if config.training.freeze_embeddings:
-        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
+    log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name = run_name or f"classifier-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
@@ -98,11 +137,13 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
     def evaluate(current: torch.nn.Module) -> tuple[float, dict[str, float]]:
         topic_model = TopicModel(meta, tokenizer, TorchForward(current, device))
         y_true, scores = score_records(topic_model, data.dev)
-        thresholds = tune_thresholds(y_true, scores, labels) if config.thresholds.tune else {}
+        thresholds = tune(config, y_true, scores, labels)
         tuned = topic_metrics(y_true, decoded(topic_model, scores, thresholds), labels)
         plain = topic_metrics(y_true, decoded(topic_model, scores, {}), labels)
-        return tuned["macro"]["f1"], {"dev_macro_f1": tuned["macro"]["f1"], "dev_micro_f1": tuned["micro"]["f1"],
-                                      "dev_macro_f1_at_0.5": plain["macro"]["f1"]}
+        # epoch_* names: the final dev_* metrics are logged once at the end and must not be shadowed
+        return tuned["macro"]["f1"], {"epoch_dev_macro_f1": tuned["macro"]["f1"],
+                                      "epoch_dev_micro_f1": tuned["micro"]["f1"],
+                                      "epoch_dev_macro_f1_at_0.5": plain["macro"]["f1"]}
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     with mlflow.start_run(run_name=name) as run:
@@ -117,20 +158,25 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
                          {k: v for k, v in rec.items() if k != "epoch"}, step=epoch))
 
         topic_model = TopicModel(meta, tokenizer, TorchForward(model, device))
+        if config.ensemble.lexical:
+            choose_lexical_blend(topic_model, data, config)
         y_dev, dev_scores = score_records(topic_model, data.dev)
-        thresholds = (tune_thresholds(y_dev, dev_scores, labels, config.thresholds.grid_min,
-                                      config.thresholds.grid_max, config.thresholds.default)
-                      if config.thresholds.tune else dict.fromkeys(labels, config.thresholds.default))
+        thresholds = tune(config, y_dev, dev_scores, labels)
         meta.thresholds = thresholds
         metrics: dict[str, Any] = {"dev": topic_metrics(y_dev, decoded(topic_model, dev_scores, thresholds), labels)}
         if data.test:
             y_test, test_scores = score_records(topic_model, data.test)
             metrics["test"] = topic_metrics(y_test, decoded(topic_model, test_scores, thresholds), labels)
+        metrics["lexical_weight"] = meta.lexical_weight
         metrics["training"] = {"best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
                                "steps": result.steps, "examples_per_second": round(result.examples_per_second, 2)}
         meta.metrics = metrics
 
         save_classifier(model.cpu(), output_dir)
+        if topic_model.lexical is not None:
+            import joblib
+
+            joblib.dump(topic_model.lexical, output_dir / LEXICAL_FILE)
         tokenizer.save_pretrained(output_dir)
         meta.save(output_dir)
         from frontwire.train.card import write_model_card

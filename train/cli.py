@@ -62,3 +62,84 @@ def ner_cmd(config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None,
                            "registered_version": outcome.version, "tracking_uri": outcome.tracking_uri,
                            "dev_entity_f1": round(dev["micro"]["f1"], 4),
                            "dev_per_type_f1": {k: round(v["f1"], 4) for k, v in dev["per_type"].items()}}, indent=1))
+
+
+def run_cmd(
+    export: Annotated[Path | None, typer.Argument(help="Label Studio export (default: the shared export, else data/ sample).")] = None,
+    classifier_set: Annotated[list[str] | None, typer.Option("--classifier-set", help="Classifier config override.")] = None,
+    ner_set: Annotated[list[str] | None, typer.Option("--ner-set", help="NER config override.")] = None,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as candidate only.")] = False,
+) -> None:
+    """The main job: import annotations, train classifier and NER, register and promote, print where things are.
+
+    Example: frontwire run            (shared export if ../shared exists, else the sample in data/)
+    """
+    from frontwire.train.pipeline import run_pipeline
+
+    summary = run_pipeline(export, tuple(classifier_set or ()), tuple(ner_set or ()), promote=not no_promote)
+    typer.echo(json.dumps(summary, indent=1, default=str))
+    typer.echo(f"\nModels: {summary['classifier']['model_dir']}\n        {summary['ner']['model_dir']}\n"
+               f"MLflow: {summary['tracking_uri']}  (mlflow ui --backend-store-uri {summary['tracking_uri']})")
+
+
+@app.command("benchmark")
+def benchmark_cmd(
+    name: Annotated[str, typer.Argument(help="conll2003 | reuters | wnut17 (files under ../shared/benchmarks).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Cap per split (smoke runs).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Results JSON, merged per benchmark "
+                                                            "(default: runs/benchmarks/results.json).")] = None,
+) -> None:
+    """Validate the trainers on a public benchmark: train, early-stop on dev, report test figures vs. anchors.
+
+    Logged to MLflow experiment `frontwire-benchmarks`, never registered. Not part of CI (hours on 2 cores).
+    Example: frontwire train benchmark conll2003 --limit 30 --set training.max_steps=2
+    """
+    from frontwire.train.benchmarks import BENCHMARKS, BenchmarkDataMissing, run_benchmark
+
+    if name not in BENCHMARKS:
+        raise typer.BadParameter(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}",
+                                 param_hint="NAME")
+    try:
+        result = run_benchmark(name, tuple(set_ or ()), limit, out, config)
+    except BenchmarkDataMissing as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(json.dumps({"benchmark": name, **result["headline"], "anchors": result["anchors"],
+                           "skipped_lines": result["dataset"]["skipped_lines"], "seconds": result["seconds"],
+                           "run_id": result["run_id"], "results_file": result["results_file"]}, indent=1))
+
+
+def promote_cmd(
+    kind: Annotated[str, typer.Argument(help="classifier | ner")],
+    version: Annotated[int | None, typer.Option(
+        "--version", min=1, help="Registered version to promote (default: the one with alias candidate).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even when it does not beat the champion.")] = False,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default: "
+                                                     "$MLFLOW_TRACKING_URI, else runs/mlflow.db).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Registered model (default: frontwire-<kind>).")] = None,
+) -> None:
+    """Move alias `champion` to the candidate only if it beats the champion on the same dev set (or --force).
+
+    Same dev fingerprint: the logged dev metrics decide (classifier macro-F1, then micro-F1; NER entity F1).
+
+    Different dev sets: both models are re-evaluated on the candidate's dev split.
+
+    Prints the decision, its reason and both figures as JSON (also tagged `promotion.*` on the version);
+    exit code 1 when refused, 2 when the registry lacks what the decision needs.
+
+    Example: frontwire promote classifier
+    """
+    from frontwire.train.registry import KINDS, PromotionError, promote
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")
+    try:
+        decision = promote(kind, version, force, tracking_uri, name)
+    except PromotionError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(json.dumps(decision.as_dict(), indent=1))
+    if decision.decision == "refused":
+        raise typer.Exit(1)

@@ -127,7 +127,8 @@ def fit(
     if settings.max_steps:
         total_steps = min(total_steps, settings.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
-    state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "stale": 0, "history": [], "seconds": 0.0}
+    state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "stale": 0, "history": [], "seconds": 0.0,
+             "total_steps": total_steps}
 
     last = checkpoint_dir / CHECKPOINT_FILE
     if resume and last.is_file():
@@ -136,6 +137,17 @@ def fit(
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
+        if state.get("total_steps", total_steps) != total_steps:
+            # More epochs or max_steps than the checkpointed run: its schedule had already decayed further, so this
+            # continues on the new schedule but cannot equal an uninterrupted run of the new length. The optimizer
+            # state carries the old schedule's learning rate: take the new schedule's for the next step instead.
+            log.warning("resuming with a different schedule length (%d steps, checkpoint %d): continuing on the "
+                        "new schedule from step %d", total_steps, state["total_steps"], scheduler.last_epoch)
+            for group, base_lr, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                                              strict=True):
+                group["lr"] = base_lr * factor(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+            state["total_steps"] = total_steps
         log.info("resumed checkpoint=%s epoch=%d step=%d best=%.4f", last, state["epoch"], state["step"],
                  state["best_metric"])
     elif resume:
@@ -143,7 +155,8 @@ def fit(
 
     examples_seen = 0
     for epoch in range(state["epoch"] + 1, settings.epochs + 1):
-        if state["stale"] >= settings.early_stopping_patience or (settings.max_steps and state["step"] >= settings.max_steps):
+        out_of_steps = bool(settings.max_steps) and state["step"] >= settings.max_steps
+        if state["stale"] >= settings.early_stopping_patience or out_of_steps:
             break
         seed_everything(settings.seed * 1000 + epoch)
         model.train()
@@ -152,7 +165,8 @@ def fit(
         running, count = 0.0, 0
         bar = tqdm(batches, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", leave=False, dynamic_ncols=True)
         for batch_indices in bar:
-            batch = {k: v.to(device) for k, v in collate([features[i] for i in batch_indices], pad_id, label_pad).items()}
+            collated = collate([features[i] for i in batch_indices], pad_id, label_pad)
+            batch = {k: v.to(device) for k, v in collated.items()}
             output = model(**batch)
             loss = output["loss"] if isinstance(output, dict) else output.loss
             loss.backward()

@@ -17,7 +17,14 @@ import mlflow
 from transformers import AutoModelForTokenClassification
 
 from frontwire.metrics import entity_confusion, entity_metrics
-from frontwire.modeling import ModelMeta, load_tokenizer, pick_device, resolve_base_model, set_threads
+from frontwire.modeling import (
+    ModelMeta,
+    freeze_lower_layers,
+    load_tokenizer,
+    pick_device,
+    resolve_base_model,
+    set_threads,
+)
 from frontwire.paths import work_dir
 from frontwire.predictor import EntityModel, TorchForward, Windows, encode_windows
 from frontwire.records import Record
@@ -100,8 +107,8 @@ def train_ner(config: NerConfig, schema: LabelSchema, data: SplitData | None = N
     model = AutoModelForTokenClassification.from_pretrained(
         base, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)},
         classifier_dropout=config.model.dropout)
-    if config.training.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
+    log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name = run_name or f"ner-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
@@ -112,7 +119,8 @@ def train_ner(config: NerConfig, schema: LabelSchema, data: SplitData | None = N
     def evaluate(current) -> tuple[float, dict[str, float]]:
         entity_model = EntityModel(meta, tokenizer, TorchForward(current, device))
         scores = entity_metrics([r.text for r in data.dev], gold_spans(data.dev), predicted_spans(entity_model, data.dev))
-        return scores["micro"]["f1"], {"dev_entity_f1": scores["micro"]["f1"], "dev_entity_macro_f1": scores["macro"]["f1"]}
+        return scores["micro"]["f1"], {"epoch_dev_entity_f1": scores["micro"]["f1"],
+                                       "epoch_dev_entity_macro_f1": scores["macro"]["f1"]}
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     with mlflow.start_run(run_name=name) as run:

@@ -32,6 +32,7 @@ class TrainingSection(StrictModel):
     warmup_ratio: float = Field(default=0.06, ge=0, lt=1)
     pos_weight: Literal["none", "sqrt", "balanced"] = "sqrt"
     freeze_embeddings: bool = True
+    freeze_layers: int = Field(default=0, ge=0)
     early_stopping_patience: int = Field(default=3, ge=1)
     seed: int = 13
     device: str = "auto"
@@ -44,6 +45,12 @@ class ThresholdSection(StrictModel):
     grid_min: float = Field(default=0.05, gt=0, lt=1)
     grid_max: float = Field(default=0.95, gt=0, lt=1)
     default: float = Field(default=0.5, gt=0, lt=1)
+
+
+class EnsembleSection(StrictModel):
+    lexical: bool = True
+    # candidate blend weights of the TF-IDF scores; the best on dev macro-F1 wins (0 = transformer alone)
+    weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
 
 
 class OutputSection(StrictModel):
@@ -63,6 +70,7 @@ class ClassifierConfig(StrictModel):
     model: ModelSection = Field(default_factory=ModelSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
     thresholds: ThresholdSection = Field(default_factory=ThresholdSection)
+    ensemble: EnsembleSection = Field(default_factory=EnsembleSection)
     output: OutputSection = Field(default_factory=OutputSection)
     mlflow: MlflowSection = Field(default_factory=lambda: MlflowSection(registered_model="frontwire-classifier"))
 

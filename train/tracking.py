@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from frontwire.records import Record
 log = logging.getLogger(__name__)
 
 CANDIDATE, CHAMPION = "candidate", "champion"
+CHECKPOINT_DIR = "checkpoints"  # <model dir>/checkpoints: resume state, never logged
 
 try:  # the store's own limit, so no param is ever rejected or silently cut by the server
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
@@ -62,7 +66,8 @@ def log_splits(parts: Mapping[str, list[Record]], description: Mapping[str, Any]
         dataset = mlflow.data.from_pandas(frame, source=str(description.get("source", "")),
                                           name=f"{name}-{description.get(f'{name}_fingerprint', '')}")
         mlflow.log_input(dataset, context=name)
-    mlflow.set_tags({"dataset.fingerprint": description.get("fingerprint"), "dataset.source": description.get("source")})
+    mlflow.set_tags({"dataset.fingerprint": description.get("fingerprint"),
+                     "dataset.source": description.get("source")})
     mlflow.log_params({f"data.{k}": v for k, v in description.items() if k != "source"})
 
 
@@ -83,17 +88,40 @@ def log_model(model_dir: Path, kind: str, example_texts: list[str], registered_m
     from frontwire.predictor import Predictor
     from frontwire.train.pyfunc import FrontwireModel, predictions_frame
 
-    mlflow.log_artifacts(str(model_dir), artifact_path="model_dir")
     example = pd.DataFrame({"text": example_texts})
     predictor = Predictor(**({"classifier_dir": model_dir} if kind == "classifier" else {"ner_dir": model_dir}))
     signature = infer_signature(example, predictions_frame(predictor.predict(example_texts)))
-    info = mlflow.pyfunc.log_model(
-        name="model", python_model=FrontwireModel(), artifacts={kind: str(model_dir)}, signature=signature,
-        input_example=example, pip_requirements=_requirements(),
-    )
+    with _without_checkpoints(model_dir) as loggable:
+        mlflow.log_artifacts(str(loggable), artifact_path="model_dir")
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=FrontwireModel(), artifacts={kind: str(loggable)}, signature=signature,
+            input_example=example, pip_requirements=_requirements(),
+        )
     if not registered_model:
         return None
     return register(mlflow.active_run().info.run_id, "model", registered_model, info.model_uri)
+
+
+@contextmanager
+def _without_checkpoints(model_dir: Path) -> Iterator[Path]:
+    """The model dir minus `checkpoints/` (resume state with optimizer moments, ~3x the weights): that belongs to
+    the training folder, not to the logged or registered model. Hard links where possible: nothing is copied."""
+    if not (model_dir / CHECKPOINT_DIR).exists():
+        yield model_dir
+        return
+    with tempfile.TemporaryDirectory(prefix=".logging-", dir=model_dir.parent) as tmp:
+        staged = Path(tmp) / model_dir.name
+        shutil.copytree(model_dir, staged, copy_function=_link_or_copy,
+                         ignore=lambda folder, names: [CHECKPOINT_DIR] if Path(folder) == model_dir else [])
+        yield staged
+
+
+def _link_or_copy(source: str, target: str) -> str:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return target
 
 
 def _requirements() -> list[str]:

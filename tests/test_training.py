@@ -1,0 +1,604 @@
+"""Training code: BIO alignment and decoding on tricky text, classifier windows, threshold tuning, topic
+exclusivity, determinism, resume, and the model registry (`frontwire promote`) against a real SQLite store.
+
+The trainings here use a tiny random 2-layer BERT that shares the default encoder's tokenizer: the code paths
+(windows, loop, checkpoints, MLflow runs, registry) are the real ones, and each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from safetensors.torch import load_file
+from sklearn.metrics import f1_score
+
+from frontwire.metrics import entity_metrics, multilabel_indicator, topic_metrics, tune_thresholds
+from frontwire.modeling import WEIGHTS_FILE, ModelMeta, load_tokenizer, resolve_base_model
+from frontwire.predictor import EntityModel, TopicModel, decode_entities, decode_topics, encode_windows
+from frontwire.records import EntitySpan, Record, fingerprint
+from frontwire.schema import load_schema
+from frontwire.train import classifier as classifier_module
+from frontwire.train import ner as ner_module
+from frontwire.train.loop import LoopSettings, fit
+from frontwire.train.registry import PromotionError, promote
+from frontwire.train.settings import load_classifier_config, load_ner_config
+
+SCHEMA = load_schema()
+TAGS = SCHEMA.bio_tags
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_base_model("default"))
+
+
+# --- NER: character spans → BIO tags → (perfect logits) → decoded spans -----------------------------------------
+
+
+def gold(text: str, items: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
+    """Spans of each (surface, label), found left to right."""
+    spans, position = [], 0
+    for surface, label in items:
+        start = text.index(surface, position)
+        spans.append((start, start + len(surface), label))
+        position = start + len(surface)
+    return spans
+
+
+def record(text: str, spans: list[tuple[int, int, str]]) -> Record:
+    return Record(id="r", text=text, entities=[EntitySpan(start=s, end=e, label=label) for s, e, label in spans])
+
+
+def perfect_forward(features: list[dict]):
+    """A model forward that returns, for each window, logits that pick exactly its training tags."""
+    table = {}
+    for feature in features:
+        logits = np.zeros((len(feature["input_ids"]), len(TAGS)), dtype=np.float32)
+        for token, tag in enumerate(feature["labels"]):
+            logits[token, 0 if tag == ner_module.IGNORE else tag] = 10.0
+        table[tuple(feature["input_ids"])] = logits
+
+    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = np.zeros((*ids.shape, len(TAGS)), dtype=np.float32)
+        for row in range(len(ids)):
+            length = int(mask[row].sum())
+            out[row, :length] = table[tuple(int(i) for i in ids[row, :length])]
+        return out
+
+    return forward
+
+
+def round_trip(tokenizer, text: str, spans, max_length: int = 128, stride: int = 32):
+    features, misaligned = ner_module.make_features(tokenizer, [record(text, spans)], TAGS, max_length, stride)
+    meta = ModelMeta(kind="ner", name="perfect", schema=SCHEMA, labels=TAGS, max_length=max_length, stride=stride,
+                     base_model="default")
+    entities = EntityModel(meta, tokenizer, perfect_forward(features)).entities([text])[0]
+    return features, misaligned, entities
+
+
+TRICKY = {
+    "curly-quotes-possessive": (
+        "“Zelenskyy” told NATO’s summit in Vilnius that Kyiv’s air defences downed ‘Kinzhal’ missiles.",
+        [("Zelenskyy", "PER"), ("NATO", "ORG"), ("Vilnius", "LOC"), ("Kyiv", "LOC"), ("Kinzhal", "WEAPON")]),
+    "hyphens": (
+        "Kharkiv-based volunteers said F-16s and Storm Shadow missiles reached Russia-occupied Melitopol.",
+        [("Kharkiv", "LOC"), ("F-16s", "WEAPON"), ("Storm Shadow missiles", "WEAPON"), ("Russia", "LOC"),
+         ("Melitopol", "LOC")]),
+    "emoji-astral-accents": (
+        "🚀🇺🇦 𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠 😢 Zelenskyy met Ursula von der Leyen and Thomas Müller in Kyiv 👍🏽.",
+        [("Zelenskyy", "PER"), ("Ursula von der Leyen", "PER"), ("Thomas Müller", "PER"), ("Kyiv", "LOC")]),
+    "apostrophes": (
+        "O'Brien visited Bakhmut’s outskirts with Wagner Group’s commanders.",
+        [("O'Brien", "PER"), ("Bakhmut", "LOC"), ("Wagner Group", "ORG")]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_ner_spans_round_trip_exactly_on_tricky_text(tokenizer, name: str) -> None:
+    text, items = TRICKY[name]
+    spans = gold(text, items)
+    _, misaligned, entities = round_trip(tokenizer, text, spans)
+    assert misaligned == 0
+    assert [(e["start"], e["end"], e["label"]) for e in entities] == spans
+    assert [e["text"] for e in entities] == [surface for surface, _ in items]  # exact case, quotes, accents
+
+
+def test_bio_tags_follow_words_not_word_pieces(tokenizer) -> None:
+    text, items = TRICKY["hyphens"]
+    features, _, _ = round_trip(tokenizer, text, gold(text, items))
+    (feature,) = features
+    windows = encode_windows(tokenizer, [text], 128, 32)
+    tags_by_piece = [(text[a:b], None if t == ner_module.IGNORE else TAGS[t])
+                     for (a, b), t in zip(windows.offsets[0], feature["labels"], strict=True)]
+    # "Kharkiv" is four word pieces: the first carries B-LOC, the rest are ignored by the loss; "-based" is O
+    assert tags_by_piece[1:7] == [("K", "B-LOC"), ("har", None), ("ki", None), ("v", None), ("-", "O"),
+                                  ("based", "O")]
+    # "F-16s" is three words (F, -, 16s): B, I, I; "Storm Shadow missiles": B, I, I
+    weapon = [(piece, tag) for piece, tag in tags_by_piece if tag and tag.endswith("WEAPON")]
+    assert weapon == [("F", "B-WEAPON"), ("-", "I-WEAPON"), ("16", "I-WEAPON"), ("Storm", "B-WEAPON"),
+                      ("Shadow", "I-WEAPON"), ("missiles", "I-WEAPON")]
+
+
+LONG = ("Ukrainian forces said Volodymyr Zelenskyy met Oleksandr Syrskyi near Zaporizhzhia after Shahed drones and "
+        "Iskander missiles hit Dnipropetrovsk, while Kharkiv-based units used F-16s; NATO’s Jens Stoltenberg and "
+        "the “Kremlin” responded 🚀🇺🇦 as Kyiv’s mayor Vitali Klitschko spoke.")
+LONG_ITEMS = [("Volodymyr Zelenskyy", "PER"), ("Oleksandr Syrskyi", "PER"), ("Zaporizhzhia", "LOC"),
+              ("Shahed drones", "WEAPON"), ("Iskander missiles", "WEAPON"), ("Dnipropetrovsk", "LOC"),
+              ("Kharkiv", "LOC"), ("F-16s", "WEAPON"), ("NATO", "ORG"), ("Jens Stoltenberg", "PER"),
+              ("Kremlin", "ORG"), ("Kyiv", "LOC"), ("Vitali Klitschko", "PER")]
+
+
+def test_entities_cut_by_window_edges_decode_to_whole_spans(tokenizer) -> None:
+    """Small windows put entity words (and multi-word entities) across window edges at many offsets: the decoded
+    spans must still be the exact gold ones (regression: the most central copy of a word cut by an edge used to
+    set its end, giving "Zaporizh" for "Zaporizhzhia")."""
+    spans = gold(LONG, LONG_ITEMS)
+    checked = 0
+    for max_length, stride in itertools.product(range(16, 29), (0, 1, 2, 3, 4, 6)):
+        features, misaligned, entities = round_trip(tokenizer, LONG, spans, max_length, stride)
+        assert len(features) >= 4, "the paragraph should span several windows"
+        assert misaligned == 0
+        assert [(e["start"], e["end"], e["label"]) for e in entities] == spans, (max_length, stride)
+        checked += 1
+    assert checked == 13 * 6
+
+
+def test_entity_starting_inside_a_tokenizer_word_is_counted_as_misaligned(tokenizer) -> None:
+    """An emoji glued to a name makes one [UNK] word: the span cannot be represented; training counts it and
+    decoding covers the whole word, never a piece of it."""
+    text = "Sirens 🚨Kyiv tonight"
+    _, misaligned, entities = round_trip(tokenizer, text, [(8, 12, "LOC")])
+    assert misaligned == 1
+    assert [(e["start"], e["end"], e["text"]) for e in entities] == [(7, 12, "🚨Kyiv")]
+
+
+def test_decode_entities_bio_rules() -> None:
+    def probs(tag: str) -> np.ndarray:
+        row = np.full(len(TAGS), 0.01)
+        row[TAGS.index(tag)] = 0.9
+        return row
+
+    text = "Putin met Xi Jinping in Moscow"
+    words = [(0, 5, "B-PER"), (6, 9, "O"), (10, 12, "B-PER"), (13, 20, "I-PER"), (21, 23, "O"), (24, 30, "I-LOC")]
+    entities = decode_entities(text, [(s, e, probs(t)) for s, e, t in words], TAGS)
+    # I- after O opens an entity (lenient, as seqeval counts it); a B- after an entity closes it
+    assert [(e["text"], e["label"]) for e in entities] == [("Putin", "PER"), ("Xi Jinping", "PER"), ("Moscow", "LOC")]
+    assert [e["score"] for e in entities] == [0.9, 0.9, 0.9]
+
+
+# --- classifier windows, thresholds, exclusivity ------------------------------------------------------------------
+
+
+def test_classifier_windows_carry_the_paragraph_labels(tokenizer) -> None:
+    labels = SCHEMA.topic_names
+    records = [Record(id="long", text=LONG, labels=["strike", "advance"]),
+               Record(id="short", text="Subscribe to our newsletter.", labels=["boilerplate"]),
+               Record(id="none", text="The weather was mild.", labels=[])]
+    features = classifier_module.make_features(tokenizer, records, labels, max_length=24, stride=6)
+    windows = encode_windows(tokenizer, [r.text for r in records], 24, 6)
+    assert windows.text_index.count(0) >= 3  # the long paragraph is several windows
+    assert len(features) == len(windows.input_ids)
+    expected = multilabel_indicator([r.labels for r in records], labels)
+    for feature, ids, text_index in zip(features, windows.input_ids, windows.text_index, strict=True):
+        assert feature["input_ids"] == ids
+        assert feature["labels"].tolist() == expected[text_index].tolist()
+        assert len(ids) <= 24
+
+
+def test_tune_thresholds_picks_the_f1_optimal_threshold() -> None:
+    labels = ["a", "b", "c"]
+    #            a: positives at .30 .35 .80, negatives at .10 .20 .32
+    y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 1, 0]])
+    scores = np.array([[0.30, 0.9, 0.7], [0.35, 0.1, 0.1], [0.80, 0.2, 0.2], [0.10, 0.3, 0.3], [0.20, 0.1, 0.4],
+                       [0.32, 0.8, 0.6]])
+    thresholds = tune_thresholds(y, scores, labels)
+    # a: F1 is 6/7 for t in (0.20, 0.30] (all three positives, one false positive at .32), lower elsewhere;
+    # ties go to the threshold nearest the default 0.5 → 0.30. b: perfectly separable on (0.3, 0.8] → 0.5.
+    # c: no positives → the default.
+    assert thresholds == {"a": 0.30, "b": 0.5, "c": 0.5}
+    column = scores[:, 0]
+    f1 = {t: f1_score(y[:, 0], column >= t) for t in (0.15, 0.21, 0.25, 0.30, 0.31, 0.33, 0.5, 0.81)}
+    assert f1[0.30] == max(f1.values()) == pytest.approx(6 / 7) == f1[0.21]
+    # nearest the default inside the optimum
+    assert tune_thresholds(y[:, :1], scores[:, :1], ["a"], default=0.25) == {"a": 0.25}
+
+
+@pytest.mark.parametrize(("scores", "thresholds", "expected"), [
+    ({"boilerplate": 0.9, "strike": 0.6}, {}, ["boilerplate"]),  # margin .4 vs .1
+    ({"boilerplate": 0.55, "strike": 0.9, "diplomacy": 0.7}, {}, ["strike", "diplomacy"]),  # .05 vs .4
+    ({"boilerplate": 0.7, "strike": 0.7}, {}, ["boilerplate"]),  # equal margins: the exclusive label
+    ({"boilerplate": 0.85, "strike": 0.4}, {"boilerplate": 0.8, "strike": 0.3}, ["strike"]),  # per-label margins
+    ({"boilerplate": 0.6}, {}, ["boilerplate"]),
+    ({"strike": 0.49, "boilerplate": 0.1}, {}, []),
+])
+def test_decode_topics_keeps_boilerplate_exclusive(scores, thresholds, expected) -> None:
+    labels = SCHEMA.topic_names
+    assert SCHEMA.exclusive_topics == ["boilerplate"]
+    row = [scores.get(label, 0.0) for label in labels]
+    full = {label: thresholds.get(label, 0.5) for label in labels}
+    assert decode_topics(row, labels, full, SCHEMA.exclusive_topics) == [label for label in labels if label in expected]
+
+
+# --- the loop: resume on a toy model (many batches per epoch) -----------------------------------------------------
+
+
+class Toy(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 8)
+        self.dropout = torch.nn.Dropout(0.3)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        mask = attention_mask.unsqueeze(-1).float()
+        logits = self.head(self.dropout((self.embed(input_ids) * mask).sum(1) / mask.sum(1)))
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        return out
+
+
+_TICK = itertools.count()
+
+
+def toy_fit(folder: Path, epochs: int, resume: bool = False, stop_after: int | None = None,
+            batch_size: int = 5) -> Toy:
+    generator = torch.Generator().manual_seed(0)
+    features = [{"input_ids": torch.randint(1, 50, (int(torch.randint(2, 9, (1,), generator=generator)),),
+                                            generator=generator).tolist(),
+                 "labels": torch.randint(0, 2, (3,), generator=generator).float().tolist()} for _ in range(24)]
+    torch.manual_seed(1)
+    model = Toy()
+    settings = LoopSettings(epochs=epochs, batch_size=batch_size, learning_rate=1e-2, head_learning_rate=1e-2,
+                            weight_decay=0.01, warmup_ratio=0.1, early_stopping_patience=5, seed=3)
+
+    def stop(epoch: int, _record: dict) -> None:
+        if stop_after is not None and epoch >= stop_after:
+            raise Interrupted
+
+    with contextlib.suppress(Interrupted):  # the metric always improves: the last epoch's weights are kept
+        fit(model, features, settings, lambda m: (float(next(_TICK)), {}), folder, pad_id=0, label_pad=None,
+            head_prefixes=("head.",), device=torch.device("cpu"), resume=resume, on_epoch=stop)
+    return model
+
+
+class Interrupted(Exception):
+    """Stands in for a kill after an epoch's checkpoint was written."""
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_resumed_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    full = toy_fit(tmp_path / "full", epochs=2)
+    toy_fit(tmp_path / "resumed", epochs=2, stop_after=1)
+    resumed = toy_fit(tmp_path / "resumed", epochs=2, resume=True)
+    assert same_weights(full.state_dict(), resumed.state_dict())
+
+
+def test_fit_resumed_with_more_epochs_continues_on_the_new_schedule(tmp_path: Path, caplog) -> None:
+    """`epochs=1`, then `--resume` with `epochs=2`: the first run's linear schedule ended at learning rate 0, and
+    that rate must not leak into the continued run (it used to: its first step did nothing). One batch per
+    epoch, so epoch 2 is that one step."""
+    first = {k: v.clone() for k, v in toy_fit(tmp_path, epochs=1, batch_size=24).state_dict().items()}
+    with caplog.at_level(logging.WARNING, logger="frontwire.train.loop"):
+        continued = toy_fit(tmp_path, epochs=2, resume=True, batch_size=24)
+    assert "different schedule length" in caplog.text
+    assert not torch.equal(first["head.weight"], continued.state_dict()["head.weight"])
+
+
+# --- real tiny trainings: determinism, resume, registry ------------------------------------------------------------
+
+
+@dataclass
+class World:
+    home: Path
+    data_dir: Path
+    encoder: Path
+    uri: str
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, tokenizer):
+    from transformers import BertConfig, BertModel
+
+    from frontwire.labeling.importer import import_tasks, read_export_file
+    from frontwire.labeling.settings import load_labeling_config
+    from frontwire.paths import sample_export
+
+    home = tmp_path_factory.mktemp("training")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FRONTWIRE_HOME", str(home))
+        data_dir = home / "data"
+        import_tasks(read_export_file(sample_export()), data_dir, SCHEMA, load_labeling_config(), "sample")
+        encoder = home / "tiny-bert"
+        torch.manual_seed(0)
+        BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=2, intermediate_size=64)).save_pretrained(encoder)
+        tokenizer.save_pretrained(encoder)
+        yield World(home, data_dir, encoder, f"sqlite:///{home / 'mlflow.db'}")
+
+
+def classifier_overrides(world: World, out: Path, limit: int = 8) -> tuple[str, ...]:
+    # 8 paragraphs in batches of 4: two shuffled batches per epoch; thresholds stay at 0.5 (tuning is tested above)
+    return (f"data.source={world.data_dir}", f"data.limit={limit}", "training.epochs=2", "training.batch_size=4",
+            "training.max_steps=4", f"model.base_model={world.encoder}", "thresholds.tune=false",
+            f"mlflow.tracking_uri={world.uri}", "mlflow.baseline=false", f"output.dir={out}")
+
+
+@dataclass
+class ClassifierRuns:
+    first: classifier_module.TrainOutcome
+    second: classifier_module.TrainOutcome
+    resumed: classifier_module.TrainOutcome
+    aliases_after: list[dict[str, int]]  # registry aliases after each registered training
+    interrupted_run_status: str
+
+
+@pytest.fixture(scope="module")
+def classifier_runs(world: World) -> ClassifierRuns:
+    """Two identical trainings, then the same training killed after epoch 1 and resumed with --resume."""
+    client, name = world.client(), "frontwire-classifier"
+    first = classifier_module.train_classifier(
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/first")), SCHEMA)
+    aliases = [dict(client.get_registered_model(name).aliases)]
+    second = classifier_module.train_classifier(
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/second")), SCHEMA)
+    aliases.append(dict(client.get_registered_model(name).aliases))
+
+    config = load_classifier_config(None, classifier_overrides(world, world.home / "models/resumed"))
+    real_fit = classifier_module.fit
+
+    def fit_killed_after_epoch_1(*args, on_epoch=None, **kwargs):
+        def on_epoch_then_die(epoch: int, rec: dict) -> None:
+            if on_epoch is not None:
+                on_epoch(epoch, rec)
+            raise Interrupted
+
+        return real_fit(*args, on_epoch=on_epoch_then_die, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classifier_module, "fit", fit_killed_after_epoch_1)
+        with pytest.raises(Interrupted):
+            classifier_module.train_classifier(config, SCHEMA)
+    interrupted = client.search_runs([first_experiment(client)], order_by=["attributes.start_time DESC"],
+                                     max_results=1)[0]
+    resumed = classifier_module.train_classifier(config, SCHEMA, resume=True)
+    aliases.append(dict(client.get_registered_model(name).aliases))
+    return ClassifierRuns(first, second, resumed, aliases, interrupted.info.status)
+
+
+def first_experiment(client: MlflowClient) -> str:
+    return client.get_experiment_by_name("frontwire").experiment_id
+
+
+def weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(model_dir / WEIGHTS_FILE))
+
+
+def test_same_config_and_data_give_identical_weights_and_metrics(classifier_runs: ClassifierRuns) -> None:
+    first, second = classifier_runs.first, classifier_runs.second
+    assert first.metrics["training"]["steps"] == second.metrics["training"]["steps"] == 4
+    assert first.metrics["dev"] == second.metrics["dev"]
+    assert first.metrics["test"] == second.metrics["test"]
+    assert same_weights(weights(first.model_dir), weights(second.model_dir))
+    assert json.loads((first.model_dir / "frontwire.json").read_text())["dataset"] == \
+        json.loads((second.model_dir / "frontwire.json").read_text())["dataset"]
+
+
+def test_training_killed_after_epoch_1_and_resumed_equals_an_uninterrupted_run(
+        classifier_runs: ClassifierRuns) -> None:
+    assert classifier_runs.interrupted_run_status == "FAILED"
+    first, resumed = classifier_runs.first, classifier_runs.resumed
+    assert resumed.metrics["training"]["steps"] == first.metrics["training"]["steps"]
+    assert resumed.metrics["training"]["best_epoch"] == first.metrics["training"]["best_epoch"]
+    assert same_weights(weights(first.model_dir), weights(resumed.model_dir))
+    assert resumed.metrics["dev"] == first.metrics["dev"]
+
+
+def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, classifier_runs: ClassifierRuns
+                                                                 ) -> None:
+    client, name = world.client(), "frontwire-classifier"
+    runs = classifier_runs
+    assert (runs.first.version, runs.second.version, runs.resumed.version) == ("1", "2", "3")
+    assert runs.aliases_after == [{"candidate": 1}, {"candidate": 2}, {"candidate": 3}]
+    # the logged model dir is the model, not the training folder: no checkpoints (optimizer state) in the store
+    logged = {Path(a.path).name for a in client.list_artifacts(runs.first.run_id, "model_dir")}
+    assert {"frontwire.json", WEIGHTS_FILE, "README.md"} <= logged and "checkpoints" not in logged
+
+    first = promote("classifier", version=1, tracking_uri=world.uri)
+    assert (first.decision, first.method, first.champion_version) == ("promoted", "no-champion", None)
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+    # v3 (resumed) has the same dev set and identical weights: a tie on logged metrics is not a win
+    tie = promote("classifier", tracking_uri=world.uri)
+    assert (tie.candidate_version, tie.champion_version, tie.decision, tie.method) == ("3", "1", "refused", "logged")
+    assert "tie" in tie.reason and not tie.promoted
+    dev = runs.first.metrics["dev"]
+    assert tie.candidate_scores == tie.champion_scores == {"dev_macro_f1": pytest.approx(dev["macro"]["f1"]),
+                                                           "dev_micro_f1": pytest.approx(dev["micro"]["f1"])}
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    tags = client.get_model_version(name, "3").tags
+    assert tags["promotion.decision"] == "refused" and tags["promotion.reason"] == tie.reason
+    assert tags["promotion.champion_version"] == "1"
+
+    forced = promote("classifier", force=True, tracking_uri=world.uri)
+    assert (forced.decision, forced.promoted) == ("forced", True) and forced.reason.startswith("forced")
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "3"
+    assert client.get_model_version(name, "1").tags["promotion.replaced_by"] == "3"
+
+    # a candidate trained on other data (another dev set): both models re-evaluated on the candidate's dev split
+    other = classifier_module.train_classifier(
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/other", limit=6)), SCHEMA)
+    assert other.version == "4"
+    decision = promote("classifier", tracking_uri=world.uri)
+    assert decision.method == "re-evaluated" and decision.champion_version == "3"
+    assert decision.dev_fingerprint != decision.champion_dev_fingerprint
+    assert "re-evaluated" in decision.reason
+    # the candidate's figure reproduces what its training logged on that dev set ...
+    assert decision.candidate_scores["dev_macro_f1"] == pytest.approx(other.metrics["dev"]["macro"]["f1"])
+    assert decision.candidate_scores["dev_micro_f1"] == pytest.approx(other.metrics["dev"]["micro"]["f1"])
+    # ... and the champion's is its model scored on the candidate's dev records
+    from frontwire.train.data import load_split_data
+
+    dev_records = load_split_data(world.data_dir, SCHEMA, limit=6).dev
+    champion = TopicModel.load(runs.resumed.model_dir, "cpu")
+    y_true, scores = classifier_module.score_records(champion, dev_records)
+    expected = topic_metrics(y_true, classifier_module.decoded(champion, scores, champion.thresholds),
+                             champion.meta.labels)
+    assert decision.champion_scores["dev_macro_f1"] == pytest.approx(expected["macro"]["f1"])
+    beats = (decision.candidate_scores["dev_macro_f1"], decision.candidate_scores["dev_micro_f1"]) > \
+        (decision.champion_scores["dev_macro_f1"], decision.champion_scores["dev_micro_f1"])
+    assert decision.promoted == beats
+    assert str(client.get_model_version_by_alias(name, "champion").version) == ("4" if beats else "3")
+    assert client.get_model_version(name, "4").tags["promotion.method"] == "re-evaluated"
+
+
+def test_ner_promotion_re_evaluates_on_the_candidate_dev_set(world: World) -> None:
+    client, name = world.client(), "frontwire-ner"
+    outcome = ner_module.train_ner(load_ner_config(None, (
+        f"data.source={world.data_dir}", "data.limit=8", "training.epochs=1", "training.max_steps=1",
+        "training.batch_size=8", f"model.base_model={world.encoder}", "model.max_length=32", "model.stride=8",
+        f"mlflow.tracking_uri={world.uri}", f"output.dir={world.home / 'models/ner'}")), SCHEMA)
+    assert promote("ner", tracking_uri=world.uri).decision == "promoted"
+
+    # the same model, registered again from a run that describes a smaller dev set (first 5 dev paragraphs)
+    from frontwire.train.data import load_split_data
+
+    dev = load_split_data(world.data_dir, SCHEMA).dev[:5]
+    experiment = first_experiment(client)
+    run = client.create_run(experiment, tags={"dataset.source": str(world.data_dir)})
+    client.log_param(run.info.run_id, "data.dev_fingerprint", fingerprint(dev))
+    client.log_param(run.info.run_id, "data.dev_size", "5")
+    for path in sorted(outcome.model_dir.iterdir()):
+        if path.is_file():
+            client.log_artifact(run.info.run_id, str(path), "model_dir")
+    client.set_terminated(run.info.run_id)
+    version = client.create_model_version(name, source=f"runs:/{run.info.run_id}/model_dir", run_id=run.info.run_id)
+    client.set_registered_model_alias(name, "candidate", version.version)
+
+    decision = promote("ner", tracking_uri=world.uri)
+    assert decision.method == "re-evaluated" and decision.metrics == ["dev_micro_f1"]
+    model = EntityModel.load(outcome.model_dir, "cpu")
+    expected = entity_metrics([r.text for r in dev], ner_module.gold_spans(dev),
+                              ner_module.predicted_spans(model, dev))["micro"]["f1"]
+    assert decision.candidate_value == pytest.approx(expected) == decision.champion_value
+    assert decision.decision == "refused" and "tie" in decision.reason
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
+# --- promotion decisions on logged metrics (runs made with the MLflow API) -----------------------------------------
+
+
+def logged_version(world: World, name: str, metrics: dict[str, float], fingerprint_: str = "dev-a",
+                   epoch_values: dict[str, list[float]] | None = None) -> str:
+    """A run with training's logging pattern (per-epoch values at steps 1..n, final ones at step 0, later),
+    registered as a new version of `name` with alias candidate."""
+    client = world.client()
+    experiment = client.get_experiment_by_name("promote-logged")
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+        "promote-logged", artifact_location=(world.home / "mlartifacts-logged").as_uri())
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_param(run_id, "data.dev_fingerprint", fingerprint_)
+    t0 = 1_700_000_000_000
+    for key, values in (epoch_values or {}).items():
+        for step, value in enumerate(values, start=1):
+            client.log_metric(run_id, key, value, timestamp=t0 + step, step=step)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value, timestamp=t0 + 1000, step=0)
+    client.set_terminated(run_id)
+    with contextlib.suppress(MlflowException):  # already there
+        client.create_registered_model(name)
+    version = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id).version
+    client.set_registered_model_alias(name, "candidate", version)
+    return str(version)
+
+
+def test_promotion_decisions_on_logged_metrics(world: World) -> None:
+    name, client = "logged-classifier", world.client()
+
+    def go(**kwargs):
+        return promote("classifier", tracking_uri=world.uri, registered_model=name, **kwargs)
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias(name, "champion").version)
+
+    logged_version(world, name, {"dev_macro_f1": 0.60, "dev_micro_f1": 0.70})
+    assert go().decision == "promoted" and champion() == "1"
+
+    # worse on the final figures, although its epochs logged higher ones (which MLflow shows as "latest")
+    logged_version(world, name, {"dev_macro_f1": 0.55, "dev_micro_f1": 0.90},
+                   epoch_values={"dev_macro_f1": [0.90, 0.95]})
+    worse = go()
+    assert (worse.decision, worse.method, worse.candidate_value, worse.champion_value) == \
+        ("refused", "logged", 0.55, 0.60)
+    assert "does not beat" in worse.reason and "dev_macro_f1 0.5500 vs 0.6000" in worse.reason
+    assert champion() == "1"
+    tags = client.get_model_version(name, "2").tags
+    assert tags["promotion.decision"] == "refused" and tags["promotion.candidate_value"] == "0.550000"
+
+    logged_version(world, name, {"dev_macro_f1": 0.60, "dev_micro_f1": 0.75})
+    tie_break = go()
+    assert tie_break.decision == "promoted" and "dev_micro_f1 0.7500 vs 0.7000" in tie_break.reason
+    assert champion() == "3"
+
+    logged_version(world, name, {"dev_macro_f1": 0.60, "dev_micro_f1": 0.75})
+    assert go().decision == "refused" and champion() == "3"
+    forced = go(force=True)
+    assert (forced.decision, forced.promoted, champion()) == ("forced", True, "4")
+    assert go(version=4).decision == "already-champion"
+
+    # another dev set and nothing to re-evaluate with: refused with the reason, unless forced
+    logged_version(world, name, {"dev_macro_f1": 0.99, "dev_micro_f1": 0.99}, fingerprint_="dev-b")
+    with pytest.raises(PromotionError, match="model_dir"):
+        go()
+    unchecked = go(force=True)
+    assert (unchecked.decision, unchecked.method, champion()) == ("forced", "not-compared", "5")
+
+    with pytest.raises(PromotionError, match="not found"):
+        promote("classifier", tracking_uri=world.uri, registered_model="no-such-model")
+
+
+def test_ner_promotion_compares_entity_f1(world: World) -> None:
+    name = "logged-ner"
+    logged_version(world, name, {"dev_micro_f1": 0.50})
+    assert promote("ner", tracking_uri=world.uri, registered_model=name).decision == "promoted"
+    logged_version(world, name, {"dev_micro_f1": 0.55, "dev_macro_f1": 0.10})
+    decision = promote("ner", tracking_uri=world.uri, registered_model=name)
+    assert (decision.decision, decision.metrics, decision.candidate_value) == ("promoted", ["dev_micro_f1"], 0.55)
+
+
+def test_promote_command(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from frontwire.cli import app
+
+    name, runner = "logged-cli", CliRunner()
+    args = ["promote", "classifier", "--tracking-uri", world.uri, "--name", name]
+    logged_version(world, name, {"dev_macro_f1": 0.5, "dev_micro_f1": 0.5})
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["decision"] == "promoted"
+    logged_version(world, name, {"dev_macro_f1": 0.4, "dev_micro_f1": 0.9})
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1
+    body = json.loads(refused.stdout)
+    assert body["decision"] == "refused" and (body["candidate_value"], body["champion_value"]) == (0.4, 0.5)
+    forced = runner.invoke(app, [*args, "--version", "2", "--force"])
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["decision"] == "forced"
+    missing = runner.invoke(app, ["promote", "ner", "--tracking-uri", world.uri, "--name", "nothing-here"])
+    assert missing.exit_code == 2 and "not found" in missing.output
