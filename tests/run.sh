@@ -13,6 +13,9 @@ if [ ! -x .venv-ls/bin/label-studio ]; then
   "$PY" -m venv .venv-ls
   .venv-ls/bin/pip install -q "label-studio==1.23.2"
 fi
+# Headless Chromium renders the evaluation report in a test (Debian's package; the machine runs as root).
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+export FRONTWIRE_REQUIRE_CHROMIUM="${FRONTWIRE_REQUIRE_CHROMIUM:-1}"
 export MLFLOW_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export FRONTWIRE_REQUIRE_LABEL_STUDIO="${FRONTWIRE_REQUIRE_LABEL_STUDIO:-1}"
 .venv/bin/ruff check .
