@@ -41,8 +41,12 @@ def headline(counts: Counts, weights: np.ndarray) -> dict[str, np.ndarray]:
     stp, sfp, sfn = tp.sum(1), fp.sum(1), fn.sum(1)
     per_class_f1 = _ratio(2 * tp, 2 * tp + fp + fn)
     macro = per_class_f1[:, counts.macro_columns].mean(1) if counts.macro_columns.any() else np.zeros(len(tp))
-    values = {"micro_precision": _ratio(stp, stp + sfp), "micro_recall": _ratio(stp, stp + sfn),
-              "micro_f1": _ratio(2 * stp, 2 * stp + sfp + sfn), "macro_f1": macro}
+    values = {
+        "micro_precision": _ratio(stp, stp + sfp),
+        "micro_recall": _ratio(stp, stp + sfn),
+        "micro_f1": _ratio(2 * stp, 2 * stp + sfp + sfn),
+        "macro_f1": macro,
+    }
     if counts.exact_match:
         perfect = ((counts.fp + counts.fn).sum(1) == 0).astype(np.float64)
         values["exact_match"] = _ratio(weights @ perfect, weights.sum(1))
@@ -63,9 +67,12 @@ def paired_difference(a: Counts, b: Counts, weights: np.ndarray) -> dict[str, di
     result = {}
     for name in point_a.keys() & point_b.keys():
         difference = resampled_b[name] - resampled_a[name]
-        result[name] = {"a": float(point_a[name][0]), "b": float(point_b[name][0]),
-                        **_interval(point_b[name][0] - point_a[name][0], difference),
-                        "prob_b_better": float(np.mean(difference > 0))}
+        result[name] = {
+            "a": float(point_a[name][0]),
+            "b": float(point_b[name][0]),
+            **_interval(point_b[name][0] - point_a[name][0], difference),
+            "prob_b_better": float(np.mean(difference > 0)),
+        }
     return dict(sorted(result.items()))
 
 

@@ -50,8 +50,7 @@ def read_conll(path: Path) -> tuple[list[Record], list[Issue]]:
     return records, issues
 
 
-def _sentence(record_id: str, tokens: list[tuple[str, str]], line: int, issues: list[Issue],
-              where: str) -> Record:
+def _sentence(record_id: str, tokens: list[tuple[str, str]], line: int, issues: list[Issue], where: str) -> Record:
     text_parts: list[str] = []
     spans: list[EntitySpan] = []
     current: list = []  # [start, end, label] of the open entity
@@ -74,5 +73,6 @@ def _sentence(record_id: str, tokens: list[tuple[str, str]], line: int, issues: 
             current = [start, position, label]
     if current:
         spans.append(EntitySpan(start=current[0], end=current[1], label=current[2]))
-    return Record(id=record_id, text=" ".join(text_parts), labels=[], entities=spans,
-                  meta={"source": "conll", "line": line})
+    return Record(
+        id=record_id, text=" ".join(text_parts), labels=[], entities=spans, meta={"source": "conll", "line": line}
+    )

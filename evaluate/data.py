@@ -59,10 +59,17 @@ class EvalData:
     def describe(self) -> dict[str, Any]:
         errors = Counter(i.reason for i in self.issues if i.severity == ERROR)
         warnings = Counter(i.reason for i in self.issues if i.severity != ERROR)
-        return {"source": self.source, "format": self.format, "split": self.split, "records": len(self.records),
-                "fingerprint": fingerprint(self.records), "input_errors": errors.total(),
-                "input_warnings": warnings.total(), "input_errors_by_reason": dict(sorted(errors.items())),
-                "input_warnings_by_reason": dict(sorted(warnings.items()))}
+        return {
+            "source": self.source,
+            "format": self.format,
+            "split": self.split,
+            "records": len(self.records),
+            "fingerprint": fingerprint(self.records),
+            "input_errors": errors.total(),
+            "input_warnings": warnings.total(),
+            "input_errors_by_reason": dict(sorted(errors.items())),
+            "input_warnings_by_reason": dict(sorted(warnings.items())),
+        }
 
 
 def write_issues(path: Path, issues: list[InputIssue]) -> None:
@@ -149,19 +156,34 @@ def _valid(record: Record, schema: LabelSchema, kind: str, issues: list[InputIss
     for span in record.entities:
         if span.start not in starts or span.end not in ends:
             # scored as the whole words it touches, the same projection seqeval scoring applies
-            issues.append(InputIssue(record.id, where, WARNING, "misaligned_span",
-                                     f"{span.label} {span.start}-{span.end} {record.surface(span)!r} cuts a word"))
+            issues.append(
+                InputIssue(
+                    record.id,
+                    where,
+                    WARNING,
+                    "misaligned_span",
+                    f"{span.label} {span.start}-{span.end} {record.surface(span)!r} cuts a word",
+                )
+            )
     return True
 
 
-def _split(records: list[Record], assignment: dict[str, str], group_by: str,
-           issues: list[InputIssue]) -> dict[str, list[Record]]:
+def _split(
+    records: list[Record], assignment: dict[str, str], group_by: str, issues: list[InputIssue]
+) -> dict[str, list[Record]]:
     parts: dict[str, list[Record]] = {s: [] for s in SPLITS}
     for record in records:
         split = assignment.get(group_key(record, group_by))
         if split not in parts:
-            issues.append(InputIssue(record.id, record.id, ERROR, "no_split",
-                                     f"group {group_key(record, group_by)!r} has no split in {SPLITS_FILE}"))
+            issues.append(
+                InputIssue(
+                    record.id,
+                    record.id,
+                    ERROR,
+                    "no_split",
+                    f"group {group_key(record, group_by)!r} has no split in {SPLITS_FILE}",
+                )
+            )
             continue
         parts[split].append(record)
     return parts

@@ -83,8 +83,9 @@ class EntityEvaluation:
     rows: list[dict[str, Any]]
 
 
-def evaluate_entities(records: Sequence[Record], run: EntityRun, types: Sequence[str], top: int,
-                      examples: int = 20) -> EntityEvaluation:
+def evaluate_entities(
+    records: Sequence[Record], run: EntityRun, types: Sequence[str], top: int, examples: int = 20
+) -> EntityEvaluation:
     texts = [r.text for r in records]
     gold_chars = [[(s.start, s.end, s.label) for s in r.entities] for r in records]
     pred_chars = [[(e["start"], e["end"], e["label"]) for e in ents] for ents in run.predicted]
@@ -108,8 +109,13 @@ def evaluate_entities(records: Sequence[Record], run: EntityRun, types: Sequence
         counts.update(category for category, _, _ in events)
         for category, g, p in events:
             if category != "correct" and len(samples[category]) < examples:
-                samples[category].append({"record_id": record.id, "gold": _surface(record.text, words, g),
-                                          "predicted": _surface(record.text, words, p)})
+                samples[category].append(
+                    {
+                        "record_id": record.id,
+                        "gold": _surface(record.text, words, g),
+                        "predicted": _surface(record.text, words, p),
+                    }
+                )
         errors = sum(1 for category, _, _ in events if category != "correct")
         if errors:
             rows.append(_row(record, run.predicted[i], words, matched, errors, events))
@@ -117,9 +123,12 @@ def evaluate_entities(records: Sequence[Record], run: EntityRun, types: Sequence
     confusion = entity_confusion(gold_words, pred_words, types)
     summary = {
         "metrics": metrics,
-        "error_breakdown": {"counts": {c: counts.get(c, 0) for c in CATEGORIES},
-                            "gold_entities": int(tp.sum() + fn.sum()), "predicted_entities": int(tp.sum() + fp.sum()),
-                            "examples": samples},
+        "error_breakdown": {
+            "counts": {c: counts.get(c, 0) for c in CATEGORIES},
+            "gold_entities": int(tp.sum() + fn.sum()),
+            "predicted_entities": int(tp.sum() + fp.sum()),
+            "examples": samples,
+        },
         "confusion": {"labels": confusion[1], "matrix": confusion[0].tolist()},
     }
     rows.sort(key=lambda r: (-r["errors"], -(r["confidence"] if r["confidence"] is not None else -1.0)))
@@ -134,12 +143,18 @@ def _surface(text: str, words: Sequence[tuple[int, int]], span: Span | None) -> 
     return {"start": start, "end": end, "label": span[2], "text": text[start:end]}
 
 
-def _row(record: Record, predicted: list[dict[str, Any]], words, matched: set[Span], errors: int,
-         events) -> dict[str, Any]:
-    wrong_scores = [e["score"] for e in predicted
-                    if not any(p in matched for p in project(words, [(e["start"], e["end"], e["label"])]))]
+def _row(
+    record: Record, predicted: list[dict[str, Any]], words, matched: set[Span], errors: int, events
+) -> dict[str, Any]:
+    wrong_scores = [
+        e["score"]
+        for e in predicted
+        if not any(p in matched for p in project(words, [(e["start"], e["end"], e["label"])]))
+    ]
     return {
-        "id": record.id, "text": record.text, "errors": errors,
+        "id": record.id,
+        "text": record.text,
+        "errors": errors,
         # the model's confidence in its worst wrong span; None when it only missed entities
         "confidence": max(wrong_scores) if wrong_scores else None,
         "error_kinds": dict(Counter(c for c, _, _ in events if c != "correct")),

@@ -1,10 +1,10 @@
 """Model specs → model directories and loaded scorers.
 
-    runs/models/classifier-…        a model directory (frontwire.json inside)
-    runs:/<run_id>                   the run's `model_dir/` artifacts (what training logs)
-    models:/<name>@<alias>           a registered version → its source run → that run's `model_dir/`
-    models:/<name>/<version>
-    baseline:tfidf                   the TF-IDF baseline, trained on the data's train split (classifier only)
+runs/models/classifier-…        a model directory (frontwire.json inside)
+runs:/<run_id>                   the run's `model_dir/` artifacts (what training logs)
+models:/<name>@<alias>           a registered version → its source run → that run's `model_dir/`
+models:/<name>/<version>
+baseline:tfidf                   the TF-IDF baseline, trained on the data's train split (classifier only)
 """
 
 from __future__ import annotations
@@ -53,10 +53,19 @@ class ModelSource:
         return f"{self.registered_name} v{self.version}" if self.registered_name else self.meta.name
 
     def describe(self) -> dict[str, Any]:
-        return {"spec": self.spec, "origin": self.origin, "kind": self.kind, "name": self.name,
-                "model_dir": str(self.model_dir) if self.model_dir else None, "run_id": self.run_id,
-                "registered_model": self.registered_name, "version": self.version, "alias": self.alias,
-                "model_id": self.model_id, "schema": self.meta.schema_.tag if self.meta else None}
+        return {
+            "spec": self.spec,
+            "origin": self.origin,
+            "kind": self.kind,
+            "name": self.name,
+            "model_dir": str(self.model_dir) if self.model_dir else None,
+            "run_id": self.run_id,
+            "registered_model": self.registered_name,
+            "version": self.version,
+            "alias": self.alias,
+            "model_id": self.model_id,
+            "schema": self.meta.schema_.tag if self.meta else None,
+        }
 
 
 def resolve_model(spec: str, tracking_uri: str, download_dir: Path) -> ModelSource:
@@ -69,8 +78,10 @@ def resolve_model(spec: str, tracking_uri: str, download_dir: Path) -> ModelSour
         return _from_registry(spec, tracking_uri, download_dir)
     path = Path(spec)
     if not (path / META_FILE).is_file():
-        raise ModelSpecError(f"{spec}: not a model directory (no {META_FILE}), runs:/<id>, models:/<name>@<alias>, "
-                             f"models:/<name>/<version> or {BASELINE}")
+        raise ModelSpecError(
+            f"{spec}: not a model directory (no {META_FILE}), runs:/<id>, models:/<name>@<alias>, "
+            f"models:/<name>/<version> or {BASELINE}"
+        )
     return _with_meta(ModelSource(spec, "dir", ""), path)
 
 
@@ -89,11 +100,13 @@ def _from_run(source: ModelSource, run_id: str, path: str, tracking_uri: str, do
     try:
         run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
         # a copy even from a local store: the evaluation never reads or locks files inside the store
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=tracking_uri,
-                                                    dst_path=str(download_dir / run_id))
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=path, tracking_uri=tracking_uri, dst_path=str(download_dir / run_id)
+        )
     except MlflowException as err:
-        raise ModelSpecError(f"{source.spec}: run {run_id} or its {path!r} artifacts not found in {tracking_uri}: "
-                             f"{err.message}") from err
+        raise ModelSpecError(
+            f"{source.spec}: run {run_id} or its {path!r} artifacts not found in {tracking_uri}: {err.message}"
+        ) from err
     if not (Path(local) / META_FILE).is_file():
         raise ModelSpecError(f"{source.spec}: artifacts {path!r} of run {run_id} hold no {META_FILE}")
     source.run_id, source.experiment_id = run_id, run.info.experiment_id
@@ -111,8 +124,9 @@ def _from_registry(spec: str, tracking_uri: str, download_dir: Path) -> ModelSou
     if not at:
         name, slash, number = reference.partition("/")
         if not slash or not number.isdigit():
-            raise ModelSpecError(f"{spec}: name a version or an alias: models:/<name>/<version>, "
-                                 "models:/<name>@<alias>")
+            raise ModelSpecError(
+                f"{spec}: name a version or an alias: models:/<name>/<version>, models:/<name>@<alias>"
+            )
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         version = client.get_model_version_by_alias(name, alias) if at else client.get_model_version(name, number)
@@ -123,8 +137,15 @@ def _from_registry(spec: str, tracking_uri: str, download_dir: Path) -> ModelSou
     # MLflow 3 versions registered from a logged model carry its id in `source` (models:/m-…), not always in
     # `model_id`; the id is where the evaluation's metrics get attached
     logged = _LOGGED_MODEL.match(version.source or "")
-    source = ModelSource(spec, "registry", "", registered_name=name, version=str(version.version),
-                         alias=alias or None, model_id=version.model_id or (logged.group(1) if logged else None))
+    source = ModelSource(
+        spec,
+        "registry",
+        "",
+        registered_name=name,
+        version=str(version.version),
+        alias=alias or None,
+        model_id=version.model_id or (logged.group(1) if logged else None),
+    )
     return _from_run(source, version.run_id, MODEL_DIR_ARTIFACT, tracking_uri, download_dir)
 
 

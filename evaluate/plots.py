@@ -18,18 +18,20 @@ def save(figure, path: Path) -> str:
     return path.name
 
 
-def topic_plots(evaluation, labels: Sequence[str], scores: np.ndarray, thresholds: dict[str, float],
-                folder: Path, prefix: str) -> dict[str, str]:
+def topic_plots(
+    evaluation, labels: Sequence[str], scores: np.ndarray, thresholds: dict[str, float], folder: Path, prefix: str
+) -> dict[str, str]:
     summary = evaluation.summary
     co = summary["co_occurrence"]
     return {
-        "pr_curves": save(pr_curves(evaluation.y_true, scores, labels, thresholds),
-                          folder / f"{prefix}pr_curves.png"),
-        "threshold_curves": save(threshold_plot(evaluation.curves, thresholds),
-                                 folder / f"{prefix}threshold_curves.png"),
-        "co_occurrence": save(confusion_matrix_plot(np.array(co["matrix"]), co["labels"],
-                                                    "paragraphs: gold label × predicted label"),
-                              folder / f"{prefix}co_occurrence.png"),
+        "pr_curves": save(pr_curves(evaluation.y_true, scores, labels, thresholds), folder / f"{prefix}pr_curves.png"),
+        "threshold_curves": save(
+            threshold_plot(evaluation.curves, thresholds), folder / f"{prefix}threshold_curves.png"
+        ),
+        "co_occurrence": save(
+            confusion_matrix_plot(np.array(co["matrix"]), co["labels"], "paragraphs: gold label × predicted label"),
+            folder / f"{prefix}co_occurrence.png",
+        ),
         "reliability": save(reliability_plot(summary["calibration"]), folder / f"{prefix}reliability.png"),
     }
 

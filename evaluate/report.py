@@ -60,18 +60,23 @@ def esc(value: Any) -> str:
 
 def render_html(payload: dict[str, Any], out_dir: Path) -> str:
     data = payload["data"]
-    parts = [f"<h1>frontwire evaluation: {esc(payload['kind'])}</h1>",
-             f"<p class='meta'>data {esc(data['source'])} · format {esc(data['format'])} · split {esc(data['split'])}"
-             f" · {data['records']} records · {data['input_errors']} input errors, {data['input_warnings']} warnings"
-             f" (input_errors.jsonl) · {payload['bootstrap']['n_resamples']} bootstrap resamples, seed "
-             f"{payload['bootstrap']['seed']}</p>", _headline(payload)]
+    parts = [
+        f"<h1>frontwire evaluation: {esc(payload['kind'])}</h1>",
+        f"<p class='meta'>data {esc(data['source'])} · format {esc(data['format'])} · split {esc(data['split'])}"
+        f" · {data['records']} records · {data['input_errors']} input errors, {data['input_warnings']} warnings"
+        f" (input_errors.jsonl) · {payload['bootstrap']['n_resamples']} bootstrap resamples, seed "
+        f"{payload['bootstrap']['seed']}</p>",
+        _headline(payload),
+    ]
     if payload.get("comparison"):
         parts.append(_comparison(payload))
     for side, result in payload["models"].items():
         parts.append(_side(side, result, payload["kind"], out_dir))
     body = "\n".join(parts)
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>frontwire evaluation</title>"
-            f"<style>{CSS}</style></head>\n<body>\n{body}\n<script>{SCRIPT}</script>\n</body></html>\n")
+    return (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>frontwire evaluation</title>"
+        f"<style>{CSS}</style></head>\n<body>\n{body}\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]], attrs: str = "") -> str:
@@ -82,69 +87,108 @@ def _table(header: list[str], rows: list[list[str]], attrs: str = "") -> str:
 
 def _headline(payload: dict[str, Any]) -> str:
     sides = payload["models"]
-    rows = [[esc(name)] + [esc(fmt_interval(r["confidence_intervals"].get(name))) for r in sides.values()]
-            for name in headline_names(payload)]
+    rows = [
+        [esc(name)] + [esc(fmt_interval(r["confidence_intervals"].get(name))) for r in sides.values()]
+        for name in headline_names(payload)
+    ]
     header = ["metric (95% CI)"] + [f"{side.upper()}: {r['model']['name']}" for side, r in sides.items()]
     return "<h2>Headline metrics</h2>" + _table(header, rows)
 
 
 def _comparison(payload: dict[str, Any]) -> str:
-    rows = [[esc(name), f"{c['a']:.4f}", f"{c['b']:.4f}", f"{c['value']:+.4f}", f"[{c['low']:+.4f}, {c['high']:+.4f}]",
-             f"{c['prob_b_better']:.3f}"] for name, c in payload["comparison"]["paired_bootstrap"].items()]
-    return ("<h2>Comparison: B − A (paired bootstrap)</h2>"
-            + _table(["metric", "A", "B", "B − A", "95% CI", "P(B > A)"], rows))
+    rows = [
+        [
+            esc(name),
+            f"{c['a']:.4f}",
+            f"{c['b']:.4f}",
+            f"{c['value']:+.4f}",
+            f"[{c['low']:+.4f}, {c['high']:+.4f}]",
+            f"{c['prob_b_better']:.3f}",
+        ]
+        for name, c in payload["comparison"]["paired_bootstrap"].items()
+    ]
+    return "<h2>Comparison: B − A (paired bootstrap)</h2>" + _table(
+        ["metric", "A", "B", "B − A", "95% CI", "P(B > A)"], rows
+    )
 
 
 def _side(side: str, result: dict[str, Any], kind: str, out_dir: Path) -> str:
     metrics = result["metrics"]
     group = metrics.get("per_label" if kind == "classifier" else "per_type", {})
-    per_class = _table(["class", "precision", "recall", "F1", "support"],
-                       [[esc(name), *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")), str(v["support"])]
-                        for name, v in group.items()])
-    parts = [f"<section id='side-{esc(side)}'><h2>{esc(side.upper())}: {esc(result['model']['name'])}</h2>",
-             f"<p class='meta'>{esc(result['model']['spec'])} · {result['timing']['paragraphs']} paragraphs in "
-             f"{result['timing']['predict_seconds']:.1f} s</p>", per_class]
+    per_class = _table(
+        ["class", "precision", "recall", "F1", "support"],
+        [
+            [esc(name), *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")), str(v["support"])]
+            for name, v in group.items()
+        ],
+    )
+    parts = [
+        f"<section id='side-{esc(side)}'><h2>{esc(side.upper())}: {esc(result['model']['name'])}</h2>",
+        f"<p class='meta'>{esc(result['model']['spec'])} · {result['timing']['paragraphs']} paragraphs in "
+        f"{result['timing']['predict_seconds']:.1f} s</p>",
+        per_class,
+    ]
     if kind == "ner":
         counts = result["error_breakdown"]["counts"]
         parts.append(_table(list(counts), [[str(v) for v in counts.values()]]))
     else:
         ece = result["calibration"]["per_label"]
-        parts.append(_table(["label", "saved threshold", "ECE (10 bins)"],
-                            [[esc(k), f"{result['thresholds'][k]:.2f}", f"{v['ece']:.4f}"] for k, v in ece.items()]))
+        parts.append(
+            _table(
+                ["label", "saved threshold", "ECE (10 bins)"],
+                [[esc(k), f"{result['thresholds'][k]:.2f}", f"{v['ece']:.4f}"] for k, v in ece.items()],
+            )
+        )
     for name, file in result["plots"].items():
         encoded = base64.b64encode((out_dir / "plots" / file).read_bytes()).decode("ascii")
         parts.append(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{encoded}'></figure>")
     parts.append(f"<h3>Worst misses ({len(result['worst_misses'])})</h3>")
-    parts.append("<p>Text: <span class='g'>gold span</span> · <span class='p'>predicted span</span> · "
-                 "labels: <span class='chip ok'>right</span><span class='chip miss'>missed</span>"
-                 "<span class='chip fp'>wrongly predicted</span>. Click a header to sort.</p>")
+    parts.append(
+        "<p>Text: <span class='g'>gold span</span> · <span class='p'>predicted span</span> · "
+        "labels: <span class='chip ok'>right</span><span class='chip miss'>missed</span>"
+        "<span class='chip fp'>wrongly predicted</span>. Click a header to sort.</p>"
+    )
     parts.append(_misses(side, result["worst_misses"], kind))
     return "\n".join(parts) + "</section>"
 
 
 def _misses(side: str, rows: list[dict[str, Any]], kind: str) -> str:
     gold_head, pred_head = ("gold", "predicted") if kind == "classifier" else ("errors by kind", "predicted spans")
-    head = ("<thead><tr><th data-type='number' data-key='rank'>#</th><th data-key='id'>id</th>"
-            "<th data-type='number' data-key='confidence'>confidence</th><th data-type='number' data-key='errors'>"
-            f"errors</th><th>{gold_head}</th><th>{pred_head}</th><th>text</th></tr></thead>")
+    head = (
+        "<thead><tr><th data-type='number' data-key='rank'>#</th><th data-key='id'>id</th>"
+        "<th data-type='number' data-key='confidence'>confidence</th><th data-type='number' data-key='errors'>"
+        f"errors</th><th>{gold_head}</th><th>{pred_head}</th><th>text</th></tr></thead>"
+    )
     body = []
     for rank, row in enumerate(rows, start=1):
         confidence = row["confidence"]
         shown = "—" if confidence is None else f"{confidence:.3f}"
         if kind == "classifier":
-            gold = "".join(_chip(label, "ok" if label in row["predicted"] else "miss", row["scores"][label])
-                           for label in row["gold"]) or "<i>none</i>"
-            predicted = "".join(_chip(label, "ok" if label in row["gold"] else "fp", row["scores"][label])
-                                for label in row["predicted"]) or "<i>none</i>"
+            gold = (
+                "".join(
+                    _chip(label, "ok" if label in row["predicted"] else "miss", row["scores"][label])
+                    for label in row["gold"]
+                )
+                or "<i>none</i>"
+            )
+            predicted = (
+                "".join(
+                    _chip(label, "ok" if label in row["gold"] else "fp", row["scores"][label])
+                    for label in row["predicted"]
+                )
+                or "<i>none</i>"
+            )
             text = esc(row["text"])
         else:
             gold = esc(", ".join(f"{k} {v}" for k, v in row["error_kinds"].items()))
             predicted = str(len(row["predicted"]))
             text = highlight(row["text"], row["gold"], row["predicted"])
-        body.append(f"<tr><td class='num' data-sort='{rank}'>{rank}</td><td>{esc(row['id'])}</td>"
-                    f"<td class='num' data-sort='{-1 if confidence is None else confidence}'>{shown}</td>"
-                    f"<td class='num' data-sort='{row['errors']}'>{row['errors']}</td><td>{gold}</td>"
-                    f"<td>{predicted}</td><td class='text'>{text}</td></tr>")
+        body.append(
+            f"<tr><td class='num' data-sort='{rank}'>{rank}</td><td>{esc(row['id'])}</td>"
+            f"<td class='num' data-sort='{-1 if confidence is None else confidence}'>{shown}</td>"
+            f"<td class='num' data-sort='{row['errors']}'>{row['errors']}</td><td>{gold}</td>"
+            f"<td>{predicted}</td><td class='text'>{text}</td></tr>"
+        )
     return f"<table class='sortable misses' id='misses-{esc(side)}'>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
@@ -163,8 +207,12 @@ def highlight(text: str, gold: list[dict[str, Any]], predicted: list[dict[str, A
         segment = esc(text[start:end])
         classes = " ".join(c for c, hit in (("g", in_gold), ("p", in_pred)) if hit)
         if classes:
-            title = "; ".join([*(f"gold {s['label']}" for s in in_gold),
-                               *(f"predicted {s['label']} {s.get('score', 0):.2f}" for s in in_pred)])
+            title = "; ".join(
+                [
+                    *(f"gold {s['label']}" for s in in_gold),
+                    *(f"predicted {s['label']} {s.get('score', 0):.2f}" for s in in_pred),
+                ]
+            )
             segment = f"<span class='{classes}' title='{esc(title)}'>{segment}</span>"
         out.append(segment)
         out.extend(f"<sub class='tag g'>{esc(s['label'])}</sub>" for s in gold if s["end"] == end)

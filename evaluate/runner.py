@@ -74,24 +74,44 @@ def run_evaluation(specs: Sequence[str], options: EvalOptions) -> Outcome:
         kind, schema = _kind_and_schema(sources)
         data = load_eval_data(options.data, schema, kind, options.split)
         write_issues(out / "input_errors.jsonl", data.issues)
-        log.info("data source=%s format=%s split=%s records=%d issues=%d", data.source, data.format, data.split,
-                 len(data.records), len(data.issues))
+        log.info(
+            "data source=%s format=%s split=%s records=%d issues=%d",
+            data.source,
+            data.format,
+            data.split,
+            len(data.records),
+            len(data.issues),
+        )
         if not data.records:
-            raise DataError(f"{options.data}: no valid record to evaluate (split {data.split}); "
-                            f"see {out / 'input_errors.jsonl'}")
+            raise DataError(
+                f"{options.data}: no valid record to evaluate (split {data.split}); see {out / 'input_errors.jsonl'}"
+            )
         weights = resample_weights(len(data.records), options.n_resamples, options.seed)
         models, counts = {}, {}
         for side, source in zip(SIDES, sources, strict=False):
             models[side], counts[side] = _evaluate_side(side, source, data, schema, options, weights)
     payload: dict[str, Any] = {
-        "format": FORMAT, "kind": kind, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "format": FORMAT,
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": data.describe(),
-        "bootstrap": {"n_resamples": options.n_resamples, "seed": options.seed, "confidence": CONFIDENCE,
-                      "unit": "paragraph", "method": "percentile"},
+        "bootstrap": {
+            "n_resamples": options.n_resamples,
+            "seed": options.seed,
+            "confidence": CONFIDENCE,
+            "unit": "paragraph",
+            "method": "percentile",
+        },
         "models": models,
-        "comparison": ({"a": models["a"]["model"]["spec"], "b": models["b"]["model"]["spec"],
-                        "paired_bootstrap": paired_difference(counts["a"], counts["b"], weights)}
-                       if len(models) == 2 else None),
+        "comparison": (
+            {
+                "a": models["a"]["model"]["spec"],
+                "b": models["b"]["model"]["spec"],
+                "paired_bootstrap": paired_difference(counts["a"], counts["b"], weights),
+            }
+            if len(models) == 2
+            else None
+        ),
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.html").write_text(render_html(payload, out), encoding="utf-8")
@@ -117,16 +137,18 @@ def _kind_and_schema(sources: list[ModelSource]) -> tuple[str, LabelSchema]:
     return kind, next(iter(schemas.values())) if schemas else load_schema()
 
 
-def _evaluate_side(side: str, source: ModelSource, data: EvalData, schema: LabelSchema, options: EvalOptions,
-                   weights: np.ndarray) -> tuple[dict[str, Any], Counts]:
+def _evaluate_side(
+    side: str, source: ModelSource, data: EvalData, schema: LabelSchema, options: EvalOptions, weights: np.ndarray
+) -> tuple[dict[str, Any], Counts]:
     texts = [r.text for r in data.records]
     if source.kind == "classifier":
         if source.origin == "baseline":
             if data.parts is None:
                 raise ModelSpecError(f"{BASELINE} trains on the data's train split: give a records folder or export")
             if data.split in ("train", "all"):
-                log.warning("baseline_on_training_data split=%s: the baseline is scored on records it fitted",
-                            data.split)
+                log.warning(
+                    "baseline_on_training_data split=%s: the baseline is scored on records it fitted", data.split
+                )
             model = TfidfBaseline(schema, data.parts["train"], data.parts["dev"], options.seed)
             labels = schema.topic_names
         else:
@@ -145,12 +167,23 @@ def _evaluate_side(side: str, source: ModelSource, data: EvalData, schema: Label
         "model": source.describe(),
         **evaluation.summary,
         "confidence_intervals": intervals(counts, weights),
-        "timing": {"paragraphs": len(texts), "predict_seconds": round(seconds, 2),
-                   "paragraphs_per_second": round(len(texts) / seconds, 1) if seconds > 0 else None},
+        "timing": {
+            "paragraphs": len(texts),
+            "predict_seconds": round(seconds, 2),
+            "paragraphs_per_second": round(len(texts) / seconds, 1) if seconds > 0 else None,
+        },
         "plots": plots,
         "worst_misses": evaluation.rows,
     }
     ci = result["confidence_intervals"]["micro_f1"]
-    log.info("side_done side=%s model=%s paragraphs=%d predict_s=%.1f micro_f1=%.4f ci=[%.4f,%.4f]", side,
-             source.name, len(texts), seconds, ci["value"], ci["low"], ci["high"])
+    log.info(
+        "side_done side=%s model=%s paragraphs=%d predict_s=%.1f micro_f1=%.4f ci=[%.4f,%.4f]",
+        side,
+        source.name,
+        len(texts),
+        seconds,
+        ci["value"],
+        ci["low"],
+        ci["high"],
+    )
     return result, counts

@@ -30,8 +30,9 @@ def predict_topics(model, labels: Sequence[str], texts: Sequence[str], batch_siz
     scores = model.scores(list(texts), batch_size) if texts else np.zeros((0, len(labels)), dtype=np.float32)
     predicted = [model.decode(row) for row in scores]
     thresholds = {label: float(model.thresholds.get(label, 0.5)) for label in labels}
-    return TopicRun(list(labels), np.asarray(scores, dtype=np.float64), predicted, thresholds,
-                    time.perf_counter() - started)
+    return TopicRun(
+        list(labels), np.asarray(scores, dtype=np.float64), predicted, thresholds, time.perf_counter() - started
+    )
 
 
 @dataclass
@@ -55,9 +56,13 @@ def evaluate_topics(records: Sequence[Record], run: TopicRun, top: int, bins: in
         "thresholds": run.thresholds,
         # best threshold on *this* data: how far the saved (dev-tuned) thresholds are from it, not a new setting
         "threshold_analysis": {
-            label: {"saved": run.thresholds[label], "oracle_threshold": float(GRID[int(np.argmax(c["f1"]))]),
-                    "oracle_f1": float(c["f1"].max())}
-            for label, c in curves.items()},
+            label: {
+                "saved": run.thresholds[label],
+                "oracle_threshold": float(GRID[int(np.argmax(c["f1"]))]),
+                "oracle_f1": float(c["f1"].max()),
+            }
+            for label, c in curves.items()
+        },
         "calibration": calibration(y_true, run.scores, labels, bins),
         "co_occurrence": co_occurrence(y_true, y_pred, labels),
     }
@@ -94,10 +99,16 @@ def calibration(y_true: np.ndarray, scores: np.ndarray, labels: Sequence[str], b
         ece = float(np.abs(positive_sum - score_sum).sum() / len(p)) if len(p) else 0.0
         per_label[label] = {
             "ece": ece,
-            "bins": [{"low": b / bins, "high": (b + 1) / bins, "count": int(count[b]),
-                      "mean_score": float(score_sum[b] / count[b]) if count[b] else None,
-                      "fraction_positive": float(positive_sum[b] / count[b]) if count[b] else None}
-                     for b in range(bins)],
+            "bins": [
+                {
+                    "low": b / bins,
+                    "high": (b + 1) / bins,
+                    "count": int(count[b]),
+                    "mean_score": float(score_sum[b] / count[b]) if count[b] else None,
+                    "fraction_positive": float(positive_sum[b] / count[b]) if count[b] else None,
+                }
+                for b in range(bins)
+            ],
         }
     eces = [v["ece"] for v in per_label.values()]
     return {"bins": bins, "per_label": per_label, "macro_ece": float(np.mean(eces)) if eces else 0.0}
@@ -110,8 +121,9 @@ def co_occurrence(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str])
     return {"labels": [*labels, "none"], "matrix": (gold.T @ pred).tolist()}
 
 
-def worst_misses(records: Sequence[Record], run: TopicRun, y_true: np.ndarray, y_pred: np.ndarray,
-                 top: int) -> list[dict[str, Any]]:
+def worst_misses(
+    records: Sequence[Record], run: TopicRun, y_true: np.ndarray, y_pred: np.ndarray, top: int
+) -> list[dict[str, Any]]:
     """Paragraphs with a wrong label, the most confidently wrong first.
 
     A row's confidence is the model's confidence in its worst wrong decision: the score of a wrongly
@@ -121,11 +133,17 @@ def worst_misses(records: Sequence[Record], run: TopicRun, y_true: np.ndarray, y
     worst = confidence.max(1) if len(records) else np.zeros(0)
     order = [int(i) for i in np.argsort(-worst, kind="stable") if wrong[i].any()][:top]
     labels = run.labels
-    return [{
-        "id": records[i].id, "text": records[i].text, "errors": int(wrong[i].sum()),
-        "confidence": round(float(worst[i]), 4),
-        "gold": list(records[i].labels), "predicted": list(run.predicted[i]),
-        "missed": [label for j, label in enumerate(labels) if y_true[i, j] and not y_pred[i, j]],
-        "spurious": [label for j, label in enumerate(labels) if y_pred[i, j] and not y_true[i, j]],
-        "scores": {label: round(float(run.scores[i, j]), 4) for j, label in enumerate(labels)},
-    } for i in order]
+    return [
+        {
+            "id": records[i].id,
+            "text": records[i].text,
+            "errors": int(wrong[i].sum()),
+            "confidence": round(float(worst[i]), 4),
+            "gold": list(records[i].labels),
+            "predicted": list(run.predicted[i]),
+            "missed": [label for j, label in enumerate(labels) if y_true[i, j] and not y_pred[i, j]],
+            "spurious": [label for j, label in enumerate(labels) if y_pred[i, j] and not y_true[i, j]],
+            "scores": {label: round(float(run.scores[i, j]), 4) for j, label in enumerate(labels)},
+        }
+        for i in order
+    ]

@@ -42,8 +42,14 @@ def flat_metrics(payload: dict[str, Any]) -> dict[str, dict[str, float]]:
     return sides
 
 
-def log_evaluation(payload: dict[str, Any], sources: list[ModelSource], data: EvalData, out_dir: Path,
-                   tracking_uri: str, experiment: str | None) -> str:
+def log_evaluation(
+    payload: dict[str, Any],
+    sources: list[ModelSource],
+    data: EvalData,
+    out_dir: Path,
+    tracking_uri: str,
+    experiment: str | None,
+) -> str:
     from mlflow.tracking import MlflowClient
 
     from frontwire.train.tracking import setup_tracking
@@ -55,33 +61,59 @@ def log_evaluation(payload: dict[str, Any], sources: list[ModelSource], data: Ev
     flat = flat_metrics(payload)
     names = "-vs-".join(s.name.replace(" ", "") for s in sources)
     with mlflow.start_run(run_name=f"evaluate-{names}-{data.split}") as run:
-        tags = {"frontwire.kind": "evaluation", "frontwire.evaluation.kind": payload["kind"],
-                "dataset.source": data.source, "dataset.split": data.split,
-                "dataset.fingerprint": payload["data"]["fingerprint"]}
+        tags = {
+            "frontwire.kind": "evaluation",
+            "frontwire.evaluation.kind": payload["kind"],
+            "dataset.source": data.source,
+            "dataset.split": data.split,
+            "dataset.fingerprint": payload["data"]["fingerprint"],
+        }
         for side, source in zip(PREFIXES, sources, strict=False):
             prefix = PREFIXES[side][0]
-            values = {"spec": source.spec, "name": source.registered_name or source.name, "version": source.version,
-                      "alias": source.alias, "run_id": source.run_id, "model_id": source.model_id}
+            values = {
+                "spec": source.spec,
+                "name": source.registered_name or source.name,
+                "version": source.version,
+                "alias": source.alias,
+                "run_id": source.run_id,
+                "model_id": source.model_id,
+            }
             tags.update({f"{prefix}.{k}": str(v) for k, v in values.items() if v is not None})
         mlflow.set_tags(tags)
-        mlflow.log_params({"data.source": data.source, "data.format": data.format, "data.split": data.split,
-                           "data.records": len(data.records), "data.input_errors": payload["data"]["input_errors"],
-                           "bootstrap.n_resamples": payload["bootstrap"]["n_resamples"],
-                           "bootstrap.seed": payload["bootstrap"]["seed"]})
+        mlflow.log_params(
+            {
+                "data.source": data.source,
+                "data.format": data.format,
+                "data.split": data.split,
+                "data.records": len(data.records),
+                "data.input_errors": payload["data"]["input_errors"],
+                "bootstrap.n_resamples": payload["bootstrap"]["n_resamples"],
+                "bootstrap.seed": payload["bootstrap"]["seed"],
+            }
+        )
         frame = pd.DataFrame({"id": [r.id for r in data.records], "text": [r.text for r in data.records]})
-        dataset = mlflow.data.from_pandas(frame, source=data.source,
-                                          name=f"{data.split}-{payload['data']['fingerprint']}")
+        dataset = mlflow.data.from_pandas(
+            frame, source=data.source, name=f"{data.split}-{payload['data']['fingerprint']}"
+        )
         mlflow.log_input(dataset, context="evaluation")
         for side, values in flat.items():
             mlflow.log_metrics({PREFIXES[side][1] + k: v for k, v in values.items()})
         if payload["comparison"]:
             paired = payload["comparison"]["paired_bootstrap"]
-            mlflow.log_metrics({f"diff_{k}{suffix}": c[key] for k, c in paired.items()
-                                for suffix, key in (("", "value"), ("_ci_low", "low"), ("_ci_high", "high"))})
+            mlflow.log_metrics(
+                {
+                    f"diff_{k}{suffix}": c[key]
+                    for k, c in paired.items()
+                    for suffix, key in (("", "value"), ("_ci_low", "low"), ("_ci_high", "high"))
+                }
+            )
         for side, source in zip(PREFIXES, sources, strict=False):
             if source.model_id:
-                mlflow.log_metrics({f"eval_{data.split}_{k}": v for k, v in flat[side].items()},
-                                   model_id=source.model_id, dataset=dataset)
+                mlflow.log_metrics(
+                    {f"eval_{data.split}_{k}": v for k, v in flat[side].items()},
+                    model_id=source.model_id,
+                    dataset=dataset,
+                )
         mlflow.log_artifacts(str(out_dir))
         run_id = run.info.run_id
     log.info("evaluation_logged run=%s experiment=%s uri=%s", run_id, experiment or DEFAULT_EXPERIMENT, tracking_uri)

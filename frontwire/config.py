@@ -78,9 +78,7 @@ def validate_config(model: type[ModelT], data: Mapping[str, Any], source: str) -
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"invalid config {source}: {problems}") from err
 
 

@@ -48,8 +48,9 @@ def _stem(path: Path) -> str:
     return name
 
 
-def read_documents(path: Path, text_field: str = "text", errors: list[DocumentError] | None = None
-                   ) -> Iterator[Document]:
+def read_documents(
+    path: Path, text_field: str = "text", errors: list[DocumentError] | None = None
+) -> Iterator[Document]:
     """Yield documents from one file. JSONL lines need `id` and `text_field` (or `html`).
 
     A bad JSONL line raises DocumentError naming file and line, or is collected into `errors` when given.

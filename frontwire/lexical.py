@@ -29,8 +29,9 @@ class LexicalScorer:
         self.present = y.sum(0) > 0
         self.pipeline = make_pipeline(
             TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode"),
-            OneVsRestClassifier(LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced",
-                                                   random_state=self.seed)),
+            OneVsRestClassifier(
+                LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced", random_state=self.seed)
+            ),
         ).fit(list(texts), y[:, self.present])
         return self
 

@@ -10,8 +10,11 @@ import sys
 def configure_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else getattr(logging, os.environ.get("FRONTWIRE_LOG_LEVEL", "INFO").upper())
     logging.basicConfig(
-        level=level, stream=sys.stderr, force=True,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S",
+        level=level,
+        stream=sys.stderr,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
     )
     for noisy in ("httpx", "urllib3", "alembic", "mlflow.store", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -31,11 +31,14 @@ def multilabel_indicator(label_lists: Sequence[Sequence[str]], labels: Sequence[
 
 def topic_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
     """Per-label P/R/F1/support plus micro, macro and samples averages and the exact-match ratio."""
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, average=None,
-                                                                     labels=range(len(labels)), zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, labels=range(len(labels)), zero_division=0
+    )
     result: dict[str, Any] = {
-        "per_label": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)},
+        "per_label": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
     }
     for average in ("micro", "macro", "samples"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
@@ -44,8 +47,14 @@ def topic_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str])
     return result
 
 
-def tune_thresholds(y_true: np.ndarray, scores: np.ndarray, labels: Sequence[str], low: float = 0.05,
-                    high: float = 0.95, default: float = 0.5) -> dict[str, float]:
+def tune_thresholds(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    labels: Sequence[str],
+    low: float = 0.05,
+    high: float = 0.95,
+    default: float = 0.5,
+) -> dict[str, float]:
     """Per-label threshold maximizing F1 on held-out data; ties go to the threshold nearest `default`.
 
     Vectorised over the whole grid (it runs every epoch and for every blend weight during training).
@@ -80,26 +89,43 @@ def spans_to_word_tags(text: str, spans: Sequence[tuple[int, int, str]]) -> list
     return tags
 
 
-def entity_metrics(texts: Sequence[str], gold: Sequence[Sequence[tuple[int, int, str]]],
-                   predicted: Sequence[Sequence[tuple[int, int, str]]]) -> dict[str, Any]:
+def entity_metrics(
+    texts: Sequence[str],
+    gold: Sequence[Sequence[tuple[int, int, str]]],
+    predicted: Sequence[Sequence[tuple[int, int, str]]],
+) -> dict[str, Any]:
     """seqeval strict entity-level P/R/F1 per type and micro/macro overall."""
     y_true = [spans_to_word_tags(t, g) for t, g in zip(texts, gold, strict=True)]
     y_pred = [spans_to_word_tags(t, p) for t, p in zip(texts, predicted, strict=True)]
     report = seqeval_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
-    per_type = {k: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]),
-                    "support": int(v["support"])}
-                for k, v in report.items() if not k.endswith("avg")}
+    per_type = {
+        k: {
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for k, v in report.items()
+        if not k.endswith("avg")
+    }
     return {
         "per_type": per_type,
-        "micro": {k: float(report["micro avg"][m]) for k, m in
-                  (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score"))},
-        "macro": {k: float(report["macro avg"][m]) for k, m in
-                  (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score"))},
+        "micro": {
+            k: float(report["micro avg"][m])
+            for k, m in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score"))
+        },
+        "macro": {
+            k: float(report["macro avg"][m])
+            for k, m in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score"))
+        },
     }
 
 
-def entity_confusion(gold: Sequence[Sequence[tuple[int, int, str]]], predicted: Sequence[Sequence[tuple[int, int, str]]],
-                     types: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def entity_confusion(
+    gold: Sequence[Sequence[tuple[int, int, str]]],
+    predicted: Sequence[Sequence[tuple[int, int, str]]],
+    types: Sequence[str],
+) -> tuple[np.ndarray, list[str]]:
     """Confusion of entity types over spans with identical boundaries; `none` row/column = missed/spurious."""
     names = [*types, "none"]
     index = {name: i for i, name in enumerate(names)}

@@ -95,22 +95,30 @@ class EncoderClassifier(nn.Module):
     to mean-pool, and their [CLS] pooler is untrained, which makes a [CLS] head start from noise.
     """
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1,
-                 pos_weight: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_labels: int,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        pos_weight: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
-        self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(num_labels),
-                             persistent=False)
+        self.register_buffer(
+            "pos_weight", pos_weight if pos_weight is not None else torch.ones(num_labels), persistent=False
+        )
 
     @property
     def config(self):  # the encoder's HF config: what tokenizers/exporters look for
         return self.encoder.config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None, **_: Any
+    ) -> dict[str, torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
@@ -121,7 +129,8 @@ class EncoderClassifier(nn.Module):
         output = {"logits": logits}
         if labels is not None:
             output["loss"] = nn.functional.binary_cross_entropy_with_logits(
-                logits, labels.to(logits.dtype), pos_weight=self.pos_weight)
+                logits, labels.to(logits.dtype), pos_weight=self.pos_weight
+            )
         return output
 
 

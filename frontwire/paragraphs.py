@@ -17,9 +17,59 @@ _SPACES = re.compile(r"\s+")
 
 # Elements that start a new paragraph; everything else is inline text of the current paragraph.
 BLOCK_TAGS = frozenset(
-    ["address", "article", "aside", "blockquote", "body", "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption", "option", "select", "button", "br"]
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "option",
+        "select",
+        "button",
+        "br",
+    ]
 )
-SKIPPED_TAGS = frozenset(["script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas", "math"])
+SKIPPED_TAGS = frozenset(
+    ["script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas", "math"]
+)
 _UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
 
 

@@ -147,7 +147,5 @@ def fingerprint(records: Iterable[Record]) -> str:
 
 def _short_error(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in err.errors()
-        )
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in err.errors())
     return str(err)

@@ -96,9 +96,7 @@ def _take(
     wanted_size[split] -= size
 
 
-def split_records(
-    records: Sequence[Record], assignment: Mapping[str, str], group_by: str
-) -> dict[str, list[Record]]:
+def split_records(records: Sequence[Record], assignment: Mapping[str, str], group_by: str) -> dict[str, list[Record]]:
     parts: dict[str, list[Record]] = {s: [] for s in SPLITS}
     for record in records:
         group = group_key(record, group_by)
@@ -109,8 +107,12 @@ def split_records(
 
 
 def save_assignment(path: Path, assignment: Mapping[str, str], config: SplitConfig) -> None:
-    payload = {"group_by": config.group_by, "seed": config.seed, "ratios": config.ratios,
-               "groups": dict(sorted(assignment.items()))}
+    payload = {
+        "group_by": config.group_by,
+        "seed": config.seed,
+        "ratios": config.ratios,
+        "groups": dict(sorted(assignment.items())),
+    }
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

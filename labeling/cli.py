@@ -7,20 +7,30 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from frontwire.labeling.settings import load_labeling_config
 
+from frontwire.labeling.settings import load_labeling_config
 from frontwire.paths import default_data_dir, default_export
 from frontwire.schema import load_schema
 
 app = typer.Typer(help="Label Studio: labeling config, import of exports, push of new tasks.", no_args_is_help=True)
 
-SchemaOpt = Annotated[Path | None, typer.Option("--schema", help="Label schema YAML (default: packaged configs/labels.yaml).")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Labeling config YAML (default: configs/labeling.yaml).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set annotation_policy=latest.")]
+SchemaOpt = Annotated[
+    Path | None, typer.Option("--schema", help="Label schema YAML (default: packaged configs/labels.yaml).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Labeling config YAML (default: configs/labeling.yaml).")
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set annotation_policy=latest.")
+]
 
 
 @app.command("config")
-def config_cmd(schema: SchemaOpt = None, config: ConfigOpt = None, out: Annotated[Path | None, typer.Option(help="Write the XML here instead of stdout.")] = None) -> None:
+def config_cmd(
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Write the XML here instead of stdout.")] = None,
+) -> None:
     """Print the Label Studio labeling config generated from the label schema.
 
     Example: frontwire labeling config > labeling.xml
@@ -36,9 +46,20 @@ def config_cmd(schema: SchemaOpt = None, config: ConfigOpt = None, out: Annotate
 
 @app.command("import")
 def import_cmd(
-    source: Annotated[str | None, typer.Argument(help="A Label Studio JSON export file; omit with --url/--project to pull a live project. Default: the shared export, else the sample in data/.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for records.jsonl, import_report.jsonl, splits.json.")] = None,  # type: ignore[assignment]
-    url: Annotated[str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL) to pull a live project.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A Label Studio JSON export file; omit with --url/--project to pull a live project. "
+            "Default: the shared export, else the sample in data/."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder for records.jsonl, import_report.jsonl, splits.json."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL) to pull a live project.")
+    ] = None,
     project: Annotated[int | None, typer.Option(help="Label Studio project id to pull.")] = None,
     schema: SchemaOpt = None,
     config: ConfigOpt = None,
@@ -71,18 +92,25 @@ def import_cmd(
         source_name = str(path)
     outcome = import_tasks(tasks, out, label_schema, labeling_config, source_name)
     summary = outcome.summary
-    typer.echo(f"{summary['tasks']} tasks -> {summary['records']} records, {summary['errors']} errors "
-               f"{json.dumps(summary['errors_by_reason'])}, repairs {json.dumps(summary['repairs_by_reason'])}; "
-               f"splits " + ", ".join(f"{k} {v['records']}" for k, v in summary["splits"].items())
-               + f"; fingerprint {summary['fingerprint']} -> {out}")
+    typer.echo(
+        f"{summary['tasks']} tasks -> {summary['records']} records, {summary['errors']} errors "
+        f"{json.dumps(summary['errors_by_reason'])}, repairs {json.dumps(summary['repairs_by_reason'])}; "
+        f"splits "
+        + ", ".join(f"{k} {v['records']}" for k, v in summary["splits"].items())
+        + f"; fingerprint {summary['fingerprint']} -> {out}"
+    )
 
 
 @app.command("push")
 def push_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Article files: .txt, .html(.gz), .jsonl(.gz) with id/text.")],
-    project_title: Annotated[str, typer.Option("--project-title", help="Project to create or reuse.")] = "frontwire war-news paragraphs",
+    project_title: Annotated[
+        str, typer.Option("--project-title", help="Project to create or reuse.")
+    ] = "frontwire war-news paragraphs",
     url: Annotated[str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL).")] = None,
-    predictions: Annotated[Path | None, typer.Option(help="JSONL of pre-annotations: paragraph_id, model_version, score, result.")] = None,
+    predictions: Annotated[
+        Path | None, typer.Option(help="JSONL of pre-annotations: paragraph_id, model_version, score, result.")
+    ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Tasks per import request.")] = 500,
     text_field: Annotated[str, typer.Option(help="Text field of JSONL inputs.")] = "text",
     schema: SchemaOpt = None,
@@ -94,10 +122,9 @@ def push_cmd(
 
     Example: frontwire labeling push ../shared/data/archive_articles.jsonl.gz --url http://127.0.0.1:8080
     """
+    from frontwire.documents import DocumentError, read_documents
     from frontwire.labeling.client import connect
     from frontwire.labeling.push import load_predictions, paragraph_tasks, push_tasks
-
-    from frontwire.documents import DocumentError, read_documents
 
     labeling_config = load_labeling_config(config)
     errors: list[DocumentError] = []
@@ -105,9 +132,122 @@ def push_cmd(
     for error in errors:
         typer.echo(f"skipped: {error}", err=True)
     tasks = paragraph_tasks(documents, labeling_config)
-    outcome = push_tasks(connect(url), tasks, load_schema(schema), labeling_config, project_title,
-                         load_predictions(predictions) if predictions else None, chunk_size)
-    typer.echo(f"project {outcome.project_id}{' (created)' if outcome.created_project else ''}: "
-               f"{len(documents)} documents, {outcome.paragraphs} paragraphs, {outcome.imported} imported, "
-               f"{outcome.already_there} already there, {outcome.duplicates_in_input} duplicates in input, "
-               f"{len(errors)} unreadable records")
+    outcome = push_tasks(
+        connect(url),
+        tasks,
+        load_schema(schema),
+        labeling_config,
+        project_title,
+        load_predictions(predictions) if predictions else None,
+        chunk_size,
+    )
+    typer.echo(
+        f"project {outcome.project_id}{' (created)' if outcome.created_project else ''}: "
+        f"{len(documents)} documents, {outcome.paragraphs} paragraphs, {outcome.imported} imported, "
+        f"{outcome.already_there} already there, {outcome.duplicates_in_input} duplicates in input, "
+        f"{len(errors)} unreadable records"
+    )
+
+
+@app.command("suggest")
+def suggest_cmd(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Unlabeled articles: .txt, .html(.gz), .jsonl(.gz) with id/text.")
+    ],
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="How many of the most informative paragraphs to queue.")
+    ] = 200,
+    project_title: Annotated[
+        str, typer.Option("--project-title", help="Project to create or reuse.")
+    ] = "frontwire war-news paragraphs",
+    url: Annotated[
+        str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL); token: $LABEL_STUDIO_API_KEY.")
+    ] = None,
+    classifier: Annotated[
+        str | None,
+        typer.Option(help="Classifier: model dir or models:/… URI (default: the registry's champion, else newest)."),
+    ] = None,
+    ner: Annotated[
+        str | None,
+        typer.Option(help="NER model: model dir or models:/… URI (default: the registry's champion, else newest)."),
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store holding the registered models.")] = None,
+    ner_weight: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of the NER token-margin uncertainty in the score.")
+    ] = 0.3,
+    max_candidates: Annotated[
+        int | None, typer.Option(min=1, help="Score at most this many paragraphs (a seeded random sample).")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Tasks per import request.")] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inference batch size.")] = 32,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Also write the ranked suggestions as JSONL here.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Rank only; push nothing (and need no server without --url).")
+    ] = False,
+    text_field: Annotated[str, typer.Option(help="Text field of JSONL inputs.")] = "text",
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Queue the paragraphs the models are least sure about, with their predictions as pre-annotations.
+
+    Near-duplicates (syndicated copies, Jaccard ≥ 0.8 on word 3-shingles) and paragraphs already annotated in
+    the project are skipped; the top N go in bulk with `model_version` and scores. Idempotent: the same run
+    again imports nothing.
+
+    Example: frontwire labeling suggest ../shared/data/archive_articles.jsonl.gz --top 200 --url URL
+    """
+    from frontwire.documents import DocumentError, read_documents
+    from frontwire.labeling.suggest import load_models, suggest, write_suggestions
+
+    labeling_config = load_labeling_config(config)
+    errors: list[DocumentError] = []
+    documents = [doc for path in inputs for doc in read_documents(path, text_field, errors)]
+    for error in errors:
+        typer.echo(f"skipped: {error}", err=True)
+    client = None
+    if not dry_run or url is not None:
+        from frontwire.labeling.client import connect
+
+        client = connect(url)
+    try:
+        models = load_models(classifier, ner, tracking_uri=tracking_uri, device=device)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    outcome = suggest(
+        documents,
+        labeling_config,
+        load_schema(schema),
+        models,
+        top,
+        client,
+        project_title,
+        chunk_size,
+        batch_size,
+        ner_weight,
+        max_candidates,
+        dry_run=dry_run,
+    )
+    if out:
+        write_suggestions(out, outcome.selected)
+    summary = outcome.as_dict()
+    typer.echo(
+        f"{summary['documents']} documents, {summary['paragraphs']} paragraphs, "
+        f"{summary['unique_paragraphs']} unique; {summary['already_annotated']} already annotated, "
+        f"{summary['near_duplicates_of_annotated']} near-duplicates of annotated tasks, "
+        f"{summary['near_duplicates_dropped']} near-duplicates dropped; "
+        f"{summary['scored']} scored by {summary['model_version']}"
+    )
+    if summary["informativeness"]:
+        typer.echo(
+            f"top {summary['selected']}: informativeness {summary['informativeness']['max']:.3f} .. "
+            f"{summary['informativeness']['min']:.3f}"
+        )
+    if outcome.push is not None:
+        typer.echo(
+            f"project {summary['project_id']}{' (created)' if outcome.push.created_project else ''}: "
+            f"{summary['imported']} imported with predictions, {summary['already_in_project']} "
+            "already there"
+        )
+    elif dry_run:
+        typer.echo("dry run: nothing pushed")

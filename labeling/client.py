@@ -54,8 +54,11 @@ def find_or_create_project(client: LabelStudio, title: str, label_config: str) -
     project = find_project(client, title)
     if project is not None:
         if _normalise_xml(project.label_config or "") != _normalise_xml(label_config):
-            log.warning("project %r (id %s) has a labeling config that differs from the schema's; "
-                        "updating it", title, project.id)
+            log.warning(
+                "project %r (id %s) has a labeling config that differs from the schema's; updating it",
+                title,
+                project.id,
+            )
             project = client.projects.update(id=project.id, label_config=label_config)
         return project, False
     return client.projects.create(title=title, label_config=label_config), True

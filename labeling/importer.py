@@ -11,7 +11,6 @@ from typing import Any
 
 from frontwire.labeling.ls_export import ImportResult, convert_export
 from frontwire.labeling.settings import LabelingConfig
-
 from frontwire.records import fingerprint, write_records
 from frontwire.schema import LabelSchema
 from frontwire.splits import SPLITS, assign_splits, load_assignment, save_assignment, split_records
@@ -47,8 +46,9 @@ def read_export_file(path: Path) -> list[Any]:
     return payload
 
 
-def import_tasks(tasks: list[Any], out_dir: Path, schema: LabelSchema, config: LabelingConfig,
-                 source: str) -> ImportOutcome:
+def import_tasks(
+    tasks: list[Any], out_dir: Path, schema: LabelSchema, config: LabelingConfig, source: str
+) -> ImportOutcome:
     result = convert_export(tasks, schema, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_records(out_dir / RECORDS_FILE, result.records)
@@ -68,14 +68,25 @@ def import_tasks(tasks: list[Any], out_dir: Path, schema: LabelSchema, config: L
         schema=schema.tag,
         annotation_policy=config.annotation_policy,
         fingerprint=fingerprint(result.records),
-        splits={name: {"records": len(parts[name]), "fingerprint": fingerprint(parts[name]),
-                       "labels": dict(Counter(label for r in parts[name] for label in (r.labels or ["<none>"])))}
-                for name in SPLITS},
+        splits={
+            name: {
+                "records": len(parts[name]),
+                "fingerprint": fingerprint(parts[name]),
+                "labels": dict(Counter(label for r in parts[name] for label in (r.labels or ["<none>"]))),
+            }
+            for name in SPLITS
+        },
     )
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     accounted = summary["records"] + result.failed_tasks
     if accounted != summary["tasks"]:  # the invariant the whole import exists to keep
         raise AssertionError(f"import lost tasks: {summary['tasks']} in, {accounted} accounted for")
-    log.info("import done source=%s tasks=%d records=%d errors=%d fingerprint=%s", source, summary["tasks"],
-             summary["records"], summary["errors"], summary["fingerprint"])
+    log.info(
+        "import done source=%s tasks=%d records=%d errors=%d fingerprint=%s",
+        source,
+        summary["tasks"],
+        summary["records"],
+        summary["errors"],
+        summary["fingerprint"],
+    )
     return ImportOutcome(result, out_dir, summary)

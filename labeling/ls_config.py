@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from frontwire.labeling.settings import LabelingConfig
-
 from frontwire.schema import LabelSchema
 
 # Distinct, readable highlight colours; cycled if the schema grows beyond them.
@@ -18,11 +17,16 @@ def label_studio_config(schema: LabelSchema, config: LabelingConfig) -> str:
     ET.SubElement(view, "Header", value=f"{schema.name} v{schema.version}: topics (any number) and entities")
     labels = ET.SubElement(view, "Labels", name=config.entities_control, toName=config.text_field)
     for index, entity in enumerate(schema.entities):
-        ET.SubElement(labels, "Label", value=entity.name, background=_PALETTE[index % len(_PALETTE)],
-                      hint=entity.description)
+        ET.SubElement(
+            labels, "Label", value=entity.name, background=_PALETTE[index % len(_PALETTE)], hint=entity.description
+        )
     ET.SubElement(view, "Text", name=config.text_field, value=f"${config.text_field}")
     choices = ET.SubElement(
-        view, "Choices", name=config.topics_control, toName=config.text_field, choice="multiple",
+        view,
+        "Choices",
+        name=config.topics_control,
+        toName=config.text_field,
+        choice="multiple",
         showInLine="true",
     )
     for topic in schema.topics:

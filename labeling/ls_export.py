@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from frontwire.labeling.settings import LabelingConfig
 from pydantic import ValidationError
 
+from frontwire.labeling.settings import LabelingConfig
 from frontwire.offsets import has_astral, utf16_span_to_py
 from frontwire.records import EntitySpan, Record
 from frontwire.schema import LabelSchema
@@ -78,7 +78,9 @@ def convert_export(tasks: Iterable[Any], schema: LabelSchema, config: LabelingCo
             record_id = _record_id(task)
             record = _convert_task(task, record_id, schema, config, repairs)
             if record_id in seen_ids:
-                raise TaskRejected("duplicate_id", f"record id {record_id!r} already came from task {seen_ids[record_id]}")
+                raise TaskRejected(
+                    "duplicate_id", f"record id {record_id!r} already came from task {seen_ids[record_id]}"
+                )
             text_key = " ".join(record.text.split())
             if config.deduplicate_text and text_key in seen_texts:
                 first = seen_texts[text_key]
@@ -108,7 +110,10 @@ def _record_id(task: Mapping[str, Any]) -> str:
 
 
 def _convert_task(
-    task: Mapping[str, Any], record_id: str, schema: LabelSchema, config: LabelingConfig,
+    task: Mapping[str, Any],
+    record_id: str,
+    schema: LabelSchema,
+    config: LabelingConfig,
     repairs: list[ImportIssue],
 ) -> Record:
     data = task.get("data")
@@ -122,7 +127,9 @@ def _convert_task(
     live = [a for a in annotations if not a.get("was_cancelled")]
     if not annotations:
         predictions = len(task.get("predictions") or [])
-        detail = "no annotation yet" + (f" (has {predictions} predictions, which are not labels)" if predictions else "")
+        detail = "no annotation yet" + (
+            f" (has {predictions} predictions, which are not labels)" if predictions else ""
+        )
         raise TaskRejected("unlabeled", detail)
     if not live:
         raise TaskRejected("cancelled", f"all {len(annotations)} annotations were cancelled (skipped)")
@@ -154,8 +161,11 @@ def _convert_task(
     )
     try:
         record = Record(
-            id=record_id, text=text, labels=ordered_labels,
-            entities=[EntitySpan(start=s, end=e, label=label) for s, e, label in spans], meta=meta,
+            id=record_id,
+            text=text,
+            labels=ordered_labels,
+            entities=[EntitySpan(start=s, end=e, label=label) for s, e, label in spans],
+            meta=meta,
         )
         record.check_schema(schema)
     except (ValidationError, ValueError) as err:
@@ -180,7 +190,9 @@ def _choose(annotations: list[Mapping[str, Any]], policy: str) -> list[Mapping[s
 Span = tuple[int, int, str]
 
 
-def _parse_result(annotation: Mapping[str, Any], text: str, config: LabelingConfig, note) -> tuple[list[str], list[Span]]:
+def _parse_result(
+    annotation: Mapping[str, Any], text: str, config: LabelingConfig, note
+) -> tuple[list[str], list[Span]]:
     labels: list[str] = []
     spans: list[Span] = []
     for item in annotation.get("result") or []:
@@ -191,10 +203,13 @@ def _parse_result(annotation: Mapping[str, Any], text: str, config: LabelingConf
         elif kind == "labels" and control == config.entities_control:
             span_labels = value.get("labels") or []
             if len(span_labels) != 1:
-                raise TaskRejected("ambiguous_span", f"span {value.get('start')}-{value.get('end')} has labels {span_labels}")
+                raise TaskRejected(
+                    "ambiguous_span", f"span {value.get('start')}-{value.get('end')} has labels {span_labels}"
+                )
             located = _locate_span(text, value, config, note)
             if located is None:
-                detail = f"span {value.get('start')}-{value.get('end')} {value.get('text')!r} ({span_labels[0]}) not found in text"
+                where = f"span {value.get('start')}-{value.get('end')} {value.get('text')!r}"
+                detail = f"{where} ({span_labels[0]}) not found in text"
                 if config.on_bad_span == "drop_task":
                     raise TaskRejected("bad_span", detail)
                 note("dropped_span", detail)
@@ -251,8 +266,10 @@ def _majority(parsed: list[tuple[list[str], list[Span]]]) -> tuple[list[str], li
     quorum = len(parsed) / 2
     label_votes = Counter(label for labels, _ in parsed for label in labels)
     span_votes = Counter(span for _, spans in parsed for span in spans)
-    return (sorted(label for label, n in label_votes.items() if n > quorum),
-            sorted(span for span, n in span_votes.items() if n > quorum))
+    return (
+        sorted(label for label, n in label_votes.items() if n > quorum),
+        sorted(span for span, n in span_votes.items() if n > quorum),
+    )
 
 
 def _resolve_overlaps(spans: list[Span], text: str, config: LabelingConfig, note) -> list[Span]:
@@ -263,8 +280,10 @@ def _resolve_overlaps(spans: list[Span], text: str, config: LabelingConfig, note
         if clash is None:
             kept.append(span)
             continue
-        detail = (f"span {span[0]}-{span[1]} {text[span[0]:span[1]]!r} ({span[2]}) overlaps "
-                  f"{clash[0]}-{clash[1]} {text[clash[0]:clash[1]]!r} ({clash[2]})")
+        detail = (
+            f"span {span[0]}-{span[1]} {text[span[0] : span[1]]!r} ({span[2]}) overlaps "
+            f"{clash[0]}-{clash[1]} {text[clash[0] : clash[1]]!r} ({clash[2]})"
+        )
         if config.on_overlap == "error":
             raise TaskRejected("overlapping_spans", detail)
         note("overlap_dropped", detail + "; kept the longer")

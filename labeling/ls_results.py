@@ -23,7 +23,10 @@ def to_label_studio_result(
     result: list[dict[str, Any]] = []
     if labels:
         item: dict[str, Any] = {
-            "id": uuid.uuid4().hex[:10], "from_name": topics_control, "to_name": to_name, "type": "choices",
+            "id": uuid.uuid4().hex[:10],
+            "from_name": topics_control,
+            "to_name": to_name,
+            "type": "choices",
             "value": {"choices": list(labels)},
         }
         if label_scores:
@@ -32,9 +35,16 @@ def to_label_studio_result(
     for entity in entities:
         start, end = py_span_to_utf16(text, int(entity["start"]), int(entity["end"]))
         item = {
-            "id": uuid.uuid4().hex[:10], "from_name": entities_control, "to_name": to_name, "type": "labels",
-            "value": {"start": start, "end": end, "text": text[int(entity["start"]) : int(entity["end"])],
-                      "labels": [entity["label"]]},
+            "id": uuid.uuid4().hex[:10],
+            "from_name": entities_control,
+            "to_name": to_name,
+            "type": "labels",
+            "value": {
+                "start": start,
+                "end": end,
+                "text": text[int(entity["start"]) : int(entity["end"])],
+                "labels": [entity["label"]],
+            },
         }
         if entity.get("score") is not None:
             item["score"] = round(float(entity["score"]), 4)

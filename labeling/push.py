@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frontwire.labeling.client import find_or_create_project, import_in_chunks, iter_task_data
-from frontwire.labeling.ls_config import label_studio_config
-from frontwire.labeling.settings import LabelingConfig
 from label_studio_sdk import LabelStudio
 
 from frontwire.documents import Document, content_hash
+from frontwire.labeling.client import find_or_create_project, import_in_chunks, iter_task_data
+from frontwire.labeling.ls_config import label_studio_config
+from frontwire.labeling.settings import LabelingConfig
 from frontwire.schema import LabelSchema
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ def push_tasks(
             task = {**task, "predictions": [dict(prediction)]}
         fresh.append(task)
     task_ids = import_in_chunks(client, project.id, fresh, chunk_size) if fresh else []
-    log.info("push done project=%s new=%d already_there=%d duplicates=%d", project.id, len(fresh), already,
-             duplicates)
+    log.info("push done project=%s new=%d already_there=%d duplicates=%d", project.id, len(fresh), already, duplicates)
     return PushOutcome(project.id, created, len(tasks), already, duplicates, len(fresh), task_ids)
 
 

@@ -70,9 +70,13 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyModels
     common = ("training.epochs=1", "training.max_steps=2", "training.batch_size=8", f"mlflow.tracking_uri={uri}")
     classifier = train_classifier(
         load_classifier_config(None, (*common, "mlflow.baseline=false", f"output.dir={home / 'models/classifier'}")),
-        schema, data, run_name="tiny-classifier")
-    ner = train_ner(load_ner_config(None, (*common, f"output.dir={home / 'models/ner'}")), schema, data,
-                    run_name="tiny-ner")
+        schema,
+        data,
+        run_name="tiny-classifier",
+    )
+    ner = train_ner(
+        load_ner_config(None, (*common, f"output.dir={home / 'models/ner'}")), schema, data, run_name="tiny-ner"
+    )
     yield TinyModels(classifier.model_dir, ner.model_dir, uri, home, data_dir)
     if previous is None:
         os.environ.pop("FRONTWIRE_HOME", None)

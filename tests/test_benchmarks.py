@@ -48,12 +48,18 @@ said VBD B-VP O
 """
 
 # WNUT-17: token<TAB>tag, a BOM before the first token, blank lines that are a lone tab, stray BOMs inside.
-WNUT = ("\ufeff@paulwalk\tO\nEmpire\tB-location\nState\tI-location\nBuilding\tI-location\n=\tO\nESB\tB-location\n"
-        "\t\nDubbz\ufeff\tB-person\nrocks\tO\n\ufeff\n")
+WNUT = (
+    "\ufeff@paulwalk\tO\nEmpire\tB-location\nState\tI-location\nBuilding\tI-location\n=\tO\nESB\tB-location\n"
+    "\t\nDubbz\ufeff\tB-person\nrocks\tO\n\ufeff\n"
+)
 
 REUTERS = [
-    {"id": 1, "title": "BAHIA COCOA REVIEW", "text": "Showers continued throughout the week\nin the Bahia cocoa zone.",
-     "labels": ["cocoa"]},
+    {
+        "id": 1,
+        "title": "BAHIA COCOA REVIEW",
+        "text": "Showers continued throughout the week\nin the Bahia cocoa zone.",
+        "labels": ["cocoa"],
+    },
     {"id": 2, "title": "", "text": "Grain and wheat shipments rose.\n Reuter", "labels": ["wheat", "grain"]},
     {"id": 3, "title": "NO TOPIC", "text": "Nothing to see.", "labels": []},
 ]
@@ -71,19 +77,28 @@ def test_tags_to_spans_iob2_and_lenient_i() -> None:
     text, spans = tags_to_spans(tokens, tags)
     assert text == "a New York x Times Bob Ann Lee"
     # I- after O opens an entity; I-PER after ORG opens a new one; B-PER after PER starts another
-    assert [(text[s.start:s.end], s.label) for s in spans] == [
-        ("New York", "LOC"), ("Times", "ORG"), ("Bob", "PER"), ("Ann Lee", "PER")]
+    assert [(text[s.start : s.end], s.label) for s in spans] == [
+        ("New York", "LOC"),
+        ("Times", "ORG"),
+        ("Bob", "PER"),
+        ("Ann Lee", "PER"),
+    ]
 
 
 def test_read_conll_four_columns(tmp_path: Path) -> None:
     errors: list[LineError] = []
     records = read_conll(_write(tmp_path / "train.txt", CONLL), errors)
     assert errors == []
-    assert [r.text for r in records] == ["EU rejects German call to boycott British lamb .", "Peter Blackburn",
-                                         "The European Commission said"]
+    assert [r.text for r in records] == [
+        "EU rejects German call to boycott British lamb .",
+        "Peter Blackburn",
+        "The European Commission said",
+    ]
     assert [[(r.surface(s), s.label) for s in r.entities] for r in records] == [
-        [("EU", "ORG"), ("German", "MISC"), ("British", "MISC")], [("Peter Blackburn", "PER")],
-        [("European Commission", "ORG")]]
+        [("EU", "ORG"), ("German", "MISC"), ("British", "MISC")],
+        [("Peter Blackburn", "PER")],
+        [("European Commission", "ORG")],
+    ]
     assert [r.meta["document"] for r in records] == [1, 1, 2]
     assert records[1].meta["line"] == 13
     assert len({r.id for r in records}) == 3
@@ -94,8 +109,12 @@ def test_read_conll_bad_lines_reported_with_file_and_line(tmp_path: Path) -> Non
     errors: list[LineError] = []
     records = read_conll(path, errors)
     assert [r.text for r in records] == ["Good", "Last"]  # a sentence with a bad line is dropped whole
-    assert [(Path(e.path).name, e.line) for e in errors] == [("bad.txt", 2), ("bad.txt", 6), ("bad.txt", 8),
-                                                             ("bad.txt", 10)]
+    assert [(Path(e.path).name, e.line) for e in errors] == [
+        ("bad.txt", 2),
+        ("bad.txt", 6),
+        ("bad.txt", 8),
+        ("bad.txt", 10),
+    ]
     assert "column" in errors[0].reason and "Q-ORG" in errors[1].reason
 
 
@@ -105,7 +124,9 @@ def test_read_conll_wnut_two_columns_with_bom(tmp_path: Path) -> None:
     assert errors == []
     assert [r.text for r in records] == ["@paulwalk Empire State Building = ESB", "Dubbz rocks"]
     assert [[(r.surface(s), s.label) for s in r.entities] for r in records] == [
-        [("Empire State Building", "location"), ("ESB", "location")], [("Dubbz", "person")]]
+        [("Empire State Building", "location"), ("ESB", "location")],
+        [("Dubbz", "person")],
+    ]
 
 
 def test_read_reuters_and_dev_carving(tmp_path: Path) -> None:
@@ -123,8 +144,13 @@ def test_read_reuters_and_dev_carving(tmp_path: Path) -> None:
 
 
 def test_read_reuters_bad_lines(tmp_path: Path) -> None:
-    lines = [json.dumps(REUTERS[0]), "{not json", json.dumps({**REUTERS[1], "labels": ["nope"]}),
-             json.dumps({"id": 9, "title": "", "text": " ", "labels": []}), json.dumps(REUTERS[2])]
+    lines = [
+        json.dumps(REUTERS[0]),
+        "{not json",
+        json.dumps({**REUTERS[1], "labels": ["nope"]}),
+        json.dumps({"id": 9, "title": "", "text": " ", "labels": []}),
+        json.dumps(REUTERS[2]),
+    ]
     errors: list[LineError] = []
     records = read_reuters(_write(tmp_path / "x.jsonl", "\n".join(lines) + "\n"), ["cocoa", "grain", "wheat"], errors)
     assert [r.id for r in records] == ["reuters-1", "reuters-3"]
@@ -155,8 +181,9 @@ def test_missing_benchmark_files_give_a_clear_error(tmp_path: Path, monkeypatch:
 
 
 SHARED = shared_dir()
-needs_shared = pytest.mark.skipif(SHARED is None or not (SHARED / "benchmarks").is_dir(),
-                                  reason="no ../shared/benchmarks")
+needs_shared = pytest.mark.skipif(
+    SHARED is None or not (SHARED / "benchmarks").is_dir(), reason="no ../shared/benchmarks"
+)
 
 
 @needs_shared
@@ -198,8 +225,7 @@ def _synthetic_shared(root: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["conll2003", "reuters"])
-def test_two_step_benchmark_run_through_the_command(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                    ) -> None:
+def test_two_step_benchmark_run_through_the_command(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         benchmark_dir(name)
     except BenchmarkDataMissing:
@@ -208,9 +234,25 @@ def test_two_step_benchmark_run_through_the_command(name: str, tmp_path: Path, m
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "results.json"
     _write(out, json.dumps({"other": {"kept": True}}))
-    args = ["train", "benchmark", name, "--limit", "30", "--set", "training.max_steps=2", "--set", "training.epochs=1",
-            "--set", "training.batch_size=8", "--set", "training.threads=1", "--set", f"mlflow.tracking_uri={uri}",
-            "--out", str(out)]
+    args = [
+        "train",
+        "benchmark",
+        name,
+        "--limit",
+        "30",
+        "--set",
+        "training.max_steps=2",
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "training.batch_size=8",
+        "--set",
+        "training.threads=1",
+        "--set",
+        f"mlflow.tracking_uri={uri}",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
 
@@ -245,9 +287,17 @@ def test_vectorized_threshold_tuning_matches_sklearn_f1_per_threshold() -> None:
 
     def reference(y: np.ndarray, scores: np.ndarray, default: float) -> list[float]:
         grid = np.round(np.arange(0.05, 0.95 + 1e-9, 0.01), 2)
-        return [default if y[:, c].sum() == 0 else float(max(grid, key=lambda t: (
-            round(f1_score(y[:, c], scores[:, c] >= t, zero_division=0), 6), -abs(t - default))))
-            for c in range(y.shape[1])]
+        return [
+            default
+            if y[:, c].sum() == 0
+            else float(
+                max(
+                    grid,
+                    key=lambda t: (round(f1_score(y[:, c], scores[:, c] >= t, zero_division=0), 6), -abs(t - default)),
+                )
+            )
+            for c in range(y.shape[1])
+        ]
 
     rng = np.random.default_rng(0)
     for default in (0.5, 0.3):

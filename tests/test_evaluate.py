@@ -46,8 +46,9 @@ def data_with_bad_records(tiny_models, tmp_path_factory) -> Path:
     lines = (tiny_models.data_dir / RECORDS_FILE).read_text(encoding="utf-8").splitlines()
 
     def record(rid: str, text: str, labels: list[str], entities: list | None = None, art: str = article) -> str:
-        return json.dumps({"id": rid, "text": text, "labels": labels, "entities": entities or [],
-                           "meta": {"article_id": art}})
+        return json.dumps(
+            {"id": rid, "text": text, "labels": labels, "entities": entities or [], "meta": {"article_id": art}}
+        )
 
     lines += [
         "{not json",  # invalid_record
@@ -65,9 +66,23 @@ def data_with_bad_records(tiny_models, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def compared(tiny_models, data_with_bad_records, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("eval-compare")
-    summary = run_cli("--compare", "baseline:tfidf", "models:/frontwire-classifier@candidate",
-                      "--data", str(data_with_bad_records), "--out", str(out), "--tracking-uri",
-                      tiny_models.tracking_uri, "--bootstrap", "300", "--top", "1000", "--threads", "1")
+    summary = run_cli(
+        "--compare",
+        "baseline:tfidf",
+        "models:/frontwire-classifier@candidate",
+        "--data",
+        str(data_with_bad_records),
+        "--out",
+        str(out),
+        "--tracking-uri",
+        tiny_models.tracking_uri,
+        "--bootstrap",
+        "300",
+        "--top",
+        "1000",
+        "--threads",
+        "1",
+    )
     return out, summary
 
 
@@ -125,13 +140,22 @@ def test_evaluation_run_is_logged_to_mlflow_and_linked_to_the_model_version(comp
     assert tags["frontwire.kind"] == "evaluation"
     assert tags["frontwire.model.spec"] == "baseline:tfidf"
     assert (tags["frontwire.model_b.name"], tags["frontwire.model_b.version"], tags["frontwire.model_b.run_id"]) == (
-        "frontwire-classifier", str(version.version), version.run_id)
+        "frontwire-classifier",
+        str(version.version),
+        version.run_id,
+    )
     # the evaluation sits in the experiment of the training run it evaluates
     assert run.info.experiment_id == client.get_run(version.run_id).info.experiment_id
-    payload = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="metrics.json",
-                                                                  tracking_uri=tiny_models.tracking_uri)).read_text())
-    assert run.data.metrics["b_micro_f1"] == pytest.approx(payload["models"]["b"]["confidence_intervals"]["micro_f1"]
-                                                           ["value"])
+    payload = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path="metrics.json", tracking_uri=tiny_models.tracking_uri
+            )
+        ).read_text()
+    )
+    assert run.data.metrics["b_micro_f1"] == pytest.approx(
+        payload["models"]["b"]["confidence_intervals"]["micro_f1"]["value"]
+    )
     assert "diff_micro_f1_ci_low" in run.data.metrics
     # MLflow 3: the metrics also show on the registered version's logged model
     model_id = version.model_id or version.source.removeprefix("models:/")
@@ -152,17 +176,36 @@ def test_registry_and_run_uris_resolve_to_the_trained_model_dirs(tiny_models, tm
             assert (source.model_dir / "model.safetensors").is_file()
             if spec.startswith("models:/"):
                 assert (source.registered_name, source.version) == (name, str(version.version))
-    for bad in ("models:/frontwire-classifier@no-such-alias", "models:/no-such-model/1", "runs:/0123456789abcdef",
-                "models:/frontwire-classifier", str(tmp_path)):
+    for bad in (
+        "models:/frontwire-classifier@no-such-alias",
+        "models:/no-such-model/1",
+        "runs:/0123456789abcdef",
+        "models:/frontwire-classifier",
+        str(tmp_path),
+    ):
         with pytest.raises(ModelSpecError):
             resolve_model(bad, uri, tmp_path / "bad")
 
 
 def test_ner_evaluation_from_a_run_uri(tiny_models, data_with_bad_records, tmp_path: Path) -> None:
-    run_id = MlflowClient(tracking_uri=tiny_models.tracking_uri).get_model_version_by_alias(
-        "frontwire-ner", "candidate").run_id
-    summary = run_cli(f"runs:/{run_id}", "--data", str(data_with_bad_records), "--out", str(tmp_path),
-                      "--tracking-uri", tiny_models.tracking_uri, "--bootstrap", "200", "--threads", "1")
+    run_id = (
+        MlflowClient(tracking_uri=tiny_models.tracking_uri)
+        .get_model_version_by_alias("frontwire-ner", "candidate")
+        .run_id
+    )
+    summary = run_cli(
+        f"runs:/{run_id}",
+        "--data",
+        str(data_with_bad_records),
+        "--out",
+        str(tmp_path),
+        "--tracking-uri",
+        tiny_models.tracking_uri,
+        "--bootstrap",
+        "200",
+        "--threads",
+        "1",
+    )
     payload = json.loads((tmp_path / "metrics.json").read_text())
     assert payload["kind"] == "ner" and payload["comparison"] is None and set(payload["models"]) == {"a"}
     result = payload["models"]["a"]
@@ -171,8 +214,10 @@ def test_ner_evaluation_from_a_run_uri(tiny_models, data_with_bad_records, tmp_p
     assert gold_side == breakdown["gold_entities"]
     assert result["confidence_intervals"]["micro_f1"]["value"] == pytest.approx(result["metrics"]["micro"]["f1"])
     assert (tmp_path / "plots" / result["plots"]["entity_confusion"]).is_file()
-    reasons = {json.loads(line)["reason"]: json.loads(line) for line in
-               (tmp_path / "input_errors.jsonl").read_text().splitlines()}
+    reasons = {
+        json.loads(line)["reason"]: json.loads(line)
+        for line in (tmp_path / "input_errors.jsonl").read_text().splitlines()
+    }
     # topic problems do not matter to an NER evaluation; entity problems do
     assert set(reasons) == {"invalid_record", "no_split", "unknown_entity_type", "misaligned_span"}
     assert reasons["misaligned_span"]["severity"] == "warning" and reasons["misaligned_span"]["record_id"] == "cut-word"
@@ -184,8 +229,12 @@ def test_report_is_self_contained_and_escaped(compared) -> None:
     out, _ = compared
     page = (out / "report.html").read_text()
     assert page.count("<script>") == 1 and HOSTILE not in page  # ours is the only script
-    listed = [r for result in json.loads((out / "metrics.json").read_text())["models"].values()
-              for r in result["worst_misses"] if r["id"] == "hostile"]
+    listed = [
+        r
+        for result in json.loads((out / "metrics.json").read_text())["models"].values()
+        for r in result["worst_misses"]
+        if r["id"] == "hostile"
+    ]
     if listed:  # a miss for at least one side (it is, unless a model predicts all its labels)
         assert html.escape(HOSTILE, quote=True) in page
     tree = lxml.html.fromstring(page)
@@ -208,9 +257,23 @@ def dump_dom(page: Path, fragment: str, profile: Path) -> lxml.html.HtmlElement:
             pytest.fail(f"{REQUIRE_CHROMIUM_ENV}=1 but {reason}", pytrace=False)
         pytest.skip(reason)
     result = subprocess.run(
-        [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--dump-dom",
-         page.resolve().as_uri() + fragment], capture_output=True, text=True, timeout=120, check=True)
+        [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.resolve().as_uri() + fragment,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return lxml.html.fromstring(result.stdout)
 
 
@@ -234,13 +297,25 @@ def test_report_renders_in_headless_chromium_and_sorts_by_confidence(compared, t
 def test_label_studio_export_is_scored_on_the_same_test_split_as_training(tiny_models, tmp_path: Path) -> None:
     from frontwire.paths import sample_export
 
-    run_cli(str(tiny_models.classifier_dir), "--data", str(sample_export()), "--out", str(tmp_path), "--no-mlflow",
-            "--bootstrap", "50", "--threads", "1")
+    run_cli(
+        str(tiny_models.classifier_dir),
+        "--data",
+        str(sample_export()),
+        "--out",
+        str(tmp_path),
+        "--no-mlflow",
+        "--bootstrap",
+        "50",
+        "--threads",
+        "1",
+    )
     data = json.loads((tmp_path / "metrics.json").read_text())["data"]
     summary = json.loads((tiny_models.data_dir / "import_summary.json").read_text())
     assert data["format"] == "label_studio_export" and data["split"] == "test"
-    assert (data["records"], data["fingerprint"]) == (summary["splits"]["test"]["records"],
-                                                      summary["splits"]["test"]["fingerprint"])
+    assert (data["records"], data["fingerprint"]) == (
+        summary["splits"]["test"]["records"],
+        summary["splits"]["test"]["fingerprint"],
+    )
     # tasks the import rejects (cancelled, unlabeled, duplicates) are this run's input errors, one line each
     assert data["input_errors"] == summary["errors"] > 0
     assert data["input_errors_by_reason"] == summary["errors_by_reason"]
@@ -248,8 +323,9 @@ def test_label_studio_export_is_scored_on_the_same_test_split_as_training(tiny_m
 
 def test_usage_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["evaluate", "--compare", "baseline:tfidf", "--data", str(tmp_path), "--out",
-                                 str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["evaluate", "--compare", "baseline:tfidf", "--data", str(tmp_path), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2 and "--compare needs two models" in result.output
     result = runner.invoke(app, ["evaluate", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "not a model directory" in result.output

@@ -55,21 +55,26 @@ def test_topic_metrics_calibration_co_occurrence_and_misses_by_hand() -> None:
     # label A: bin 9 holds two positives scored .9 (|2 - 1.8|), bin 1 two negatives scored .1 (|0 - .2|) → .4 / 4
     calibration = evaluation.summary["calibration"]["per_label"][A]
     assert calibration["ece"] == pytest.approx(0.1)
-    assert calibration["bins"][9] == pytest.approx({"low": 0.9, "high": 1.0, "count": 2, "mean_score": 0.9,
-                                                    "fraction_positive": 1.0})
+    assert calibration["bins"][9] == pytest.approx(
+        {"low": 0.9, "high": 1.0, "count": 2, "mean_score": 0.9, "fraction_positive": 1.0}
+    )
     co = evaluation.summary["co_occurrence"]
-    cell = {(g, p): co["matrix"][co["labels"].index(g)][co["labels"].index(p)] for g in co["labels"]
-            for p in co["labels"]}
+    cell = {
+        (g, p): co["matrix"][co["labels"].index(g)][co["labels"].index(p)] for g in co["labels"] for p in co["labels"]
+    }
     assert (cell[A, A], cell[B, A], cell[B, B], cell["none", C]) == (2, 1, 1, 1)
     assert sum(map(sum, co["matrix"])) == 5
     # worst misses: r2 (wrong C at .8) before r1 (missed B at .3 → confidence .7)
     assert [(r["id"], r["confidence"], r["missed"], r["spurious"]) for r in evaluation.rows] == [
-        ("r2", 0.8, [], [C]), ("r1", 0.7, [B], [])]
+        ("r2", 0.8, [], [C]),
+        ("r1", 0.7, [B], []),
+    ]
     # the bootstrap's point estimates are the metrics themselves
     counts = Counts(evaluation.tp, evaluation.fp, evaluation.fn, np.ones(len(LABELS), dtype=bool), exact_match=True)
     point = {k: float(v[0]) for k, v in headline(counts, np.ones((1, 4))).items()}
-    assert point == pytest.approx({"micro_precision": 0.75, "micro_recall": 0.75, "micro_f1": 0.75,
-                                   "macro_f1": 1 / 3, "exact_match": 0.5})
+    assert point == pytest.approx(
+        {"micro_precision": 0.75, "micro_recall": 0.75, "micro_f1": 0.75, "macro_f1": 1 / 3, "exact_match": 0.5}
+    )
     # threshold curves: at 0.85 label C's single prediction (.8) is gone, label A stays perfect
     curves = evaluation.curves
     at = int(np.argmin(np.abs(curves[A]["threshold"] - 0.85)))
@@ -85,20 +90,34 @@ def span(surface: str, label: str, text: str = TEXT) -> tuple[int, int, str]:
 
 
 def test_entity_breakdown_metrics_and_bootstrap_agree_by_hand() -> None:
-    gold = [span("Vladimir Putin", ENT[0]), span("Emmanuel Macron", ENT[0]), span("Paris", ENT[2]),
-            span("Eiffel Tower", ENT[2]), span("Shahed drones", ENT[3])]
-    predicted = [span("Vladimir Putin", ENT[0]),  # correct
-                 span("Emmanuel Macron", ENT[1]),  # wrong type
-                 span("Tower", ENT[2]),  # wrong boundary
-                 span("Shahed", ENT[1]),  # wrong type and boundary
-                 span("Monday", ENT[2])]  # spurious; Paris is missed
+    gold = [
+        span("Vladimir Putin", ENT[0]),
+        span("Emmanuel Macron", ENT[0]),
+        span("Paris", ENT[2]),
+        span("Eiffel Tower", ENT[2]),
+        span("Shahed drones", ENT[3]),
+    ]
+    predicted = [
+        span("Vladimir Putin", ENT[0]),  # correct
+        span("Emmanuel Macron", ENT[1]),  # wrong type
+        span("Tower", ENT[2]),  # wrong boundary
+        span("Shahed", ENT[1]),  # wrong type and boundary
+        span("Monday", ENT[2]),
+    ]  # spurious; Paris is missed
     record = Record(id="p1", text=TEXT, entities=[EntitySpan(start=s, end=e, label=t) for s, e, t in gold])
-    run = EntityRun([[{"start": s, "end": e, "label": t, "score": 0.5 + i / 10}
-                      for i, (s, e, t) in enumerate(predicted)]], 0.0)
+    run = EntityRun(
+        [[{"start": s, "end": e, "label": t, "score": 0.5 + i / 10} for i, (s, e, t) in enumerate(predicted)]], 0.0
+    )
     evaluation = evaluate_entities([record], run, ENT, top=5)
     breakdown = evaluation.summary["error_breakdown"]
-    assert breakdown["counts"] == {"correct": 1, "wrong_type": 1, "wrong_boundary": 1, "wrong_both": 1, "missed": 1,
-                                   "spurious": 1}
+    assert breakdown["counts"] == {
+        "correct": 1,
+        "wrong_type": 1,
+        "wrong_boundary": 1,
+        "wrong_both": 1,
+        "missed": 1,
+        "spurious": 1,
+    }
     assert (breakdown["gold_entities"], breakdown["predicted_entities"]) == (5, 5)
     assert breakdown["examples"]["wrong_boundary"][0]["predicted"]["text"] == "Tower"
     # strict: 1 of 5 predicted right, 1 of 5 gold found → P = R = F1 = 0.2
@@ -154,14 +173,19 @@ def test_conll_file_becomes_records_and_bad_sentences_are_reported(tmp_path: Pat
         f"Peter\tB-{ENT[0]}\nBlackburn\tI-{ENT[0]}\n\n"  # line 7: tab separated
         f"BRUSSELS NNP B-NP B-{ENT[2]}\nno-tag-here\n\n"  # line 10: a bad line
         f"Kyiv I-{ENT[2]}\nwas O\nshelled O\n",  # line 13: IOB1-style I- opening an entity
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     data = load_eval_data(path, SCHEMA, "ner", "test")
     assert data.format == "conll" and data.split == "all"
     assert [(r.id, r.text, [(s.start, s.end, s.label) for s in r.entities]) for r in data.records] == [
-        ("sample:7", "Peter Blackburn", [(0, 15, ENT[0])]), ("sample:13", "Kyiv was shelled", [(0, 4, ENT[2])])]
+        ("sample:7", "Peter Blackburn", [(0, 15, ENT[0])]),
+        ("sample:13", "Kyiv was shelled", [(0, 4, ENT[2])]),
+    ]
     assert [(i.record_id, i.severity, i.reason) for i in data.issues] == [
-        ("sample:10", "error", "bad_line"), ("sample:13", "warning", "i_without_b"),
-        ("sample:3", "error", "unknown_entity_type")]
+        ("sample:10", "error", "bad_line"),
+        ("sample:13", "warning", "i_without_b"),
+        ("sample:3", "error", "unknown_entity_type"),
+    ]
     assert "line 11" in data.issues[0].detail
     assert data.describe()["input_errors"] == 2 and data.describe()["input_warnings"] == 1
     with pytest.raises(ValueError, match="no topic labels"):
@@ -171,8 +195,10 @@ def test_conll_file_becomes_records_and_bad_sentences_are_reported(tmp_path: Pat
 def test_highlight_escapes_text_and_marks_gold_and_predicted_spans() -> None:
     text = '<b>Kyiv</b> & "Odesa"'
     gold = [{"start": 3, "end": 7, "label": ENT[2]}]
-    predicted = [{"start": 3, "end": 7, "label": ENT[2], "score": 0.9},
-                 {"start": 15, "end": 20, "label": ENT[1], "score": 0.4}]
+    predicted = [
+        {"start": 3, "end": 7, "label": ENT[2], "score": 0.9},
+        {"start": 15, "end": 20, "label": ENT[1], "score": 0.4},
+    ]
     rendered = highlight(text, gold, predicted)
     assert "<b>" not in rendered and "&lt;b&gt;" in rendered and "&amp;" in rendered and "&quot;" in rendered
     assert "<span class='g p'" in rendered and "<span class='p'" in rendered

@@ -251,9 +251,7 @@ def multi_annotation_task() -> dict[str, Any]:
                 updated="2024-03-02T10:00:00",
                 by=2,
             ),
-            annotation(
-                103, 10, [choices(b, c), span(MULTI, "Paris", ENT[1])], updated="2024-03-03T10:00:00", by=3
-            ),
+            annotation(103, 10, [choices(b, c), span(MULTI, "Paris", ENT[1])], updated="2024-03-03T10:00:00", by=3),
             annotation(104, 10, [], updated="2024-03-04T10:00:00", cancelled=True, by=4),
         ],
         paragraph_id="multi-p000",
@@ -389,9 +387,7 @@ def bad_span_task(task_id: int = 41) -> dict[str, Any]:
                 [
                     choices(TOPICS[0]),
                     span(BAD, "drone", ENT[1]),
-                    span(
-                        BAD, "depot", ENT[0], claimed="Belgorod"
-                    ),  # claimed text is nowhere in the paragraph
+                    span(BAD, "depot", ENT[0], claimed="Belgorod"),  # claimed text is nowhere in the paragraph
                 ],
             )
         ],
@@ -705,9 +701,7 @@ def imported(shared_export: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     return out, proc.stdout
 
 
-def test_shared_export_every_task_accounted_for(
-    export_tasks: list[dict[str, Any]], imported: tuple[Path, str]
-) -> None:
+def test_shared_export_every_task_accounted_for(export_tasks: list[dict[str, Any]], imported: tuple[Path, str]) -> None:
     out, stdout = imported
     records = read_records(out / "records.jsonl", SCHEMA)
     report = read_report(out)
@@ -722,9 +716,7 @@ def test_shared_export_every_task_accounted_for(
     # the unlabeled queue and the skipped tasks are reported, never records
     unannotated = {t["id"] for t in export_tasks if not t["annotations"]}
     all_cancelled = {
-        t["id"]
-        for t in export_tasks
-        if t["annotations"] and all(a["was_cancelled"] for a in t["annotations"])
+        t["id"] for t in export_tasks if t["annotations"] and all(a["was_cancelled"] for a in t["annotations"])
     }
     assert unannotated and all_cancelled
     reasons = {row["task_id"]: row["reason"] for row in error_rows}
@@ -759,9 +751,7 @@ def _export_choices(t: dict[str, Any]) -> set[str]:
     return {c for r in _live(t)["result"] if r["type"] == "choices" for c in r["value"]["choices"]}
 
 
-def test_shared_export_records_match_the_export(
-    export_tasks: list[dict[str, Any]], imported: tuple[Path, str]
-) -> None:
+def test_shared_export_records_match_the_export(export_tasks: list[dict[str, Any]], imported: tuple[Path, str]) -> None:
     out, _ = imported
     records = {r.meta["ls_task_id"]: r for r in read_records(out / "records.jsonl", SCHEMA)}
     accepted = set(records)
@@ -821,9 +811,7 @@ def test_shared_export_splits_are_grouped_by_article(imported: tuple[Path, str])
     assert all(len(s) == 1 for s in sides.values())
     per_split = Counter(groups[r.meta["article_id"]] for r in records)
     summary = json.loads((out / "import_summary.json").read_text(encoding="utf-8"))
-    assert {k: v["records"] for k, v in summary["splits"].items()} == {
-        k: per_split[k] for k in summary["splits"]
-    }
+    assert {k: v["records"] for k, v in summary["splits"].items()} == {k: per_split[k] for k in summary["splits"]}
     # label balance: every topic reaches every split, in roughly the configured share
     cfg = config().split
     for topic in SCHEMA.topic_names:

@@ -127,9 +127,7 @@ def frontwire_cmd() -> list[str]:
 def cli(server: Any, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(LABEL_STUDIO_URL=server.url, LABEL_STUDIO_API_KEY=server.token, FRONTWIRE_LOG_LEVEL="WARNING")
-    proc = subprocess.run(
-        [*frontwire_cmd(), "labeling", *args], capture_output=True, text=True, env=env, timeout=300
-    )
+    proc = subprocess.run([*frontwire_cmd(), "labeling", *args], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, f"frontwire labeling {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
     return proc.stdout
 
@@ -148,9 +146,7 @@ def test_label_studio_round_trip(label_studio: Any, tmp_path: Path) -> None:
     txt = tmp_path / "kyiv-live.txt"
     txt.write_text(ARTICLE_TXT, encoding="utf-8")
     jsonl = tmp_path / "wires.jsonl"
-    jsonl.write_text(
-        "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ARTICLES_JSONL), encoding="utf-8"
-    )
+    jsonl.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ARTICLES_JSONL), encoding="utf-8")
     page = tmp_path / "page.html"
     page.write_text(PAGE_HTML, encoding="utf-8")
     inputs = [str(txt), str(jsonl), str(page)]
@@ -160,9 +156,7 @@ def test_label_studio_round_trip(label_studio: Any, tmp_path: Path) -> None:
     match = re.search(r"project (\d+) \(created\)", out)
     assert match, out
     project_id = int(match.group(1))
-    assert (
-        f"{EXPECTED_PARAGRAPHS} paragraphs, {EXPECTED_TASKS} imported, 0 already there, 1 duplicates" in out
-    ), out
+    assert f"{EXPECTED_PARAGRAPHS} paragraphs, {EXPECTED_TASKS} imported, 0 already there, 1 duplicates" in out, out
     project = client.projects.get(id=project_id)
     assert project.title == title
     assert "".join(project.label_config.split()) == "".join(
@@ -184,9 +178,7 @@ def test_label_studio_round_trip(label_studio: Any, tmp_path: Path) -> None:
 
     # --- push with predictions ---
     predicted = tmp_path / "predicted.jsonl"
-    predicted.write_text(
-        "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in PREDICTED_JSONL), encoding="utf-8"
-    )
+    predicted.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in PREDICTED_JSONL), encoding="utf-8")
     new_tasks = paragraph_tasks(read_documents(predicted), LABELING)
     first_text = new_tasks[0]["data"]["text"]
     prediction_entities = entities_for(
@@ -210,9 +202,7 @@ def test_label_studio_round_trip(label_studio: Any, tmp_path: Path) -> None:
     }
     predictions_file = tmp_path / "predictions.jsonl"
     predictions_file.write_text(json.dumps(sent_prediction, ensure_ascii=False) + "\n", encoding="utf-8")
-    out = cli(
-        label_studio, "push", str(predicted), "--project-title", title, "--predictions", str(predictions_file)
-    )
+    out = cli(label_studio, "push", str(predicted), "--project-title", title, "--predictions", str(predictions_file))
     assert "2 imported" in out, out
     tasks = all_tasks(client, project_id)
     assert len(tasks) == EXPECTED_TASKS + 2

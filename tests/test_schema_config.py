@@ -193,9 +193,7 @@ def test_bad_overrides_are_config_errors(override: str, match: str) -> None:
 
 
 def test_overrides_are_validated_with_the_model() -> None:
-    config = load_labeling_config(
-        None, ("split.seed=99", "annotation_policy=majority", "on_bad_span=drop_span")
-    )
+    config = load_labeling_config(None, ("split.seed=99", "annotation_policy=majority", "on_bad_span=drop_span"))
     assert config.split.seed == 99
     assert config.annotation_policy == "majority"
     assert config.on_bad_span == "drop_span"
@@ -244,9 +242,7 @@ def test_generated_xml_has_every_topic_and_entity(schema: LabelSchema, labeling:
     assert hints == {t.name: t.description for t in schema.topics}
 
 
-def test_config_command_prints_the_same_xml(
-    schema: LabelSchema, labeling: LabelingConfig, tmp_path: Path
-) -> None:
+def test_config_command_prints_the_same_xml(schema: LabelSchema, labeling: LabelingConfig, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["labeling", "config"])
     assert result.exit_code == 0, result.output

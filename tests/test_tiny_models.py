@@ -29,5 +29,6 @@ def test_tiny_models_load_predict_and_are_registered(tiny_models) -> None:
         assert int(version.version) >= 1
     mlflow.set_tracking_uri(tiny_models.tracking_uri)
     frame = mlflow.pyfunc.load_model("models:/frontwire-classifier@candidate").predict(
-        __import__("pandas").DataFrame({"text": texts}))
+        __import__("pandas").DataFrame({"text": texts})
+    )
     assert list(frame.columns) == ["labels", "scores"] and len(frame) == 2

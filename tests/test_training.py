@@ -80,8 +80,15 @@ def perfect_forward(features: list[dict]):
 
 def round_trip(tokenizer, text: str, spans, max_length: int = 128, stride: int = 32):
     features, misaligned = ner_module.make_features(tokenizer, [record(text, spans)], TAGS, max_length, stride)
-    meta = ModelMeta(kind="ner", name="perfect", schema=SCHEMA, labels=TAGS, max_length=max_length, stride=stride,
-                     base_model="default")
+    meta = ModelMeta(
+        kind="ner",
+        name="perfect",
+        schema=SCHEMA,
+        labels=TAGS,
+        max_length=max_length,
+        stride=stride,
+        base_model="default",
+    )
     entities = EntityModel(meta, tokenizer, perfect_forward(features)).entities([text])[0]
     return features, misaligned, entities
 
@@ -89,17 +96,26 @@ def round_trip(tokenizer, text: str, spans, max_length: int = 128, stride: int =
 TRICKY = {
     "curly-quotes-possessive": (
         "“Zelenskyy” told NATO’s summit in Vilnius that Kyiv’s air defences downed ‘Kinzhal’ missiles.",
-        [("Zelenskyy", "PER"), ("NATO", "ORG"), ("Vilnius", "LOC"), ("Kyiv", "LOC"), ("Kinzhal", "WEAPON")]),
+        [("Zelenskyy", "PER"), ("NATO", "ORG"), ("Vilnius", "LOC"), ("Kyiv", "LOC"), ("Kinzhal", "WEAPON")],
+    ),
     "hyphens": (
         "Kharkiv-based volunteers said F-16s and Storm Shadow missiles reached Russia-occupied Melitopol.",
-        [("Kharkiv", "LOC"), ("F-16s", "WEAPON"), ("Storm Shadow missiles", "WEAPON"), ("Russia", "LOC"),
-         ("Melitopol", "LOC")]),
+        [
+            ("Kharkiv", "LOC"),
+            ("F-16s", "WEAPON"),
+            ("Storm Shadow missiles", "WEAPON"),
+            ("Russia", "LOC"),
+            ("Melitopol", "LOC"),
+        ],
+    ),
     "emoji-astral-accents": (
         "🚀🇺🇦 𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠 😢 Zelenskyy met Ursula von der Leyen and Thomas Müller in Kyiv 👍🏽.",
-        [("Zelenskyy", "PER"), ("Ursula von der Leyen", "PER"), ("Thomas Müller", "PER"), ("Kyiv", "LOC")]),
+        [("Zelenskyy", "PER"), ("Ursula von der Leyen", "PER"), ("Thomas Müller", "PER"), ("Kyiv", "LOC")],
+    ),
     "apostrophes": (
         "O'Brien visited Bakhmut’s outskirts with Wagner Group’s commanders.",
-        [("O'Brien", "PER"), ("Bakhmut", "LOC"), ("Wagner Group", "ORG")]),
+        [("O'Brien", "PER"), ("Bakhmut", "LOC"), ("Wagner Group", "ORG")],
+    ),
 }
 
 
@@ -118,24 +134,44 @@ def test_bio_tags_follow_words_not_word_pieces(tokenizer) -> None:
     features, _, _ = round_trip(tokenizer, text, gold(text, items))
     (feature,) = features
     windows = encode_windows(tokenizer, [text], 128, 32)
-    tags_by_piece = [(text[a:b], None if t == ner_module.IGNORE else TAGS[t])
-                     for (a, b), t in zip(windows.offsets[0], feature["labels"], strict=True)]
+    tags_by_piece = [
+        (text[a:b], None if t == ner_module.IGNORE else TAGS[t])
+        for (a, b), t in zip(windows.offsets[0], feature["labels"], strict=True)
+    ]
     # "Kharkiv" is four word pieces: the first carries B-LOC, the rest are ignored by the loss; "-based" is O
-    assert tags_by_piece[1:7] == [("K", "B-LOC"), ("har", None), ("ki", None), ("v", None), ("-", "O"),
-                                  ("based", "O")]
+    assert tags_by_piece[1:7] == [("K", "B-LOC"), ("har", None), ("ki", None), ("v", None), ("-", "O"), ("based", "O")]
     # "F-16s" is three words (F, -, 16s): B, I, I; "Storm Shadow missiles": B, I, I
     weapon = [(piece, tag) for piece, tag in tags_by_piece if tag and tag.endswith("WEAPON")]
-    assert weapon == [("F", "B-WEAPON"), ("-", "I-WEAPON"), ("16", "I-WEAPON"), ("Storm", "B-WEAPON"),
-                      ("Shadow", "I-WEAPON"), ("missiles", "I-WEAPON")]
+    assert weapon == [
+        ("F", "B-WEAPON"),
+        ("-", "I-WEAPON"),
+        ("16", "I-WEAPON"),
+        ("Storm", "B-WEAPON"),
+        ("Shadow", "I-WEAPON"),
+        ("missiles", "I-WEAPON"),
+    ]
 
 
-LONG = ("Ukrainian forces said Volodymyr Zelenskyy met Oleksandr Syrskyi near Zaporizhzhia after Shahed drones and "
-        "Iskander missiles hit Dnipropetrovsk, while Kharkiv-based units used F-16s; NATO’s Jens Stoltenberg and "
-        "the “Kremlin” responded 🚀🇺🇦 as Kyiv’s mayor Vitali Klitschko spoke.")
-LONG_ITEMS = [("Volodymyr Zelenskyy", "PER"), ("Oleksandr Syrskyi", "PER"), ("Zaporizhzhia", "LOC"),
-              ("Shahed drones", "WEAPON"), ("Iskander missiles", "WEAPON"), ("Dnipropetrovsk", "LOC"),
-              ("Kharkiv", "LOC"), ("F-16s", "WEAPON"), ("NATO", "ORG"), ("Jens Stoltenberg", "PER"),
-              ("Kremlin", "ORG"), ("Kyiv", "LOC"), ("Vitali Klitschko", "PER")]
+LONG = (
+    "Ukrainian forces said Volodymyr Zelenskyy met Oleksandr Syrskyi near Zaporizhzhia after Shahed drones and "
+    "Iskander missiles hit Dnipropetrovsk, while Kharkiv-based units used F-16s; NATO’s Jens Stoltenberg and "
+    "the “Kremlin” responded 🚀🇺🇦 as Kyiv’s mayor Vitali Klitschko spoke."
+)
+LONG_ITEMS = [
+    ("Volodymyr Zelenskyy", "PER"),
+    ("Oleksandr Syrskyi", "PER"),
+    ("Zaporizhzhia", "LOC"),
+    ("Shahed drones", "WEAPON"),
+    ("Iskander missiles", "WEAPON"),
+    ("Dnipropetrovsk", "LOC"),
+    ("Kharkiv", "LOC"),
+    ("F-16s", "WEAPON"),
+    ("NATO", "ORG"),
+    ("Jens Stoltenberg", "PER"),
+    ("Kremlin", "ORG"),
+    ("Kyiv", "LOC"),
+    ("Vitali Klitschko", "PER"),
+]
 
 
 def test_entities_cut_by_window_edges_decode_to_whole_spans(tokenizer) -> None:
@@ -181,9 +217,11 @@ def test_decode_entities_bio_rules() -> None:
 
 def test_classifier_windows_carry_the_paragraph_labels(tokenizer) -> None:
     labels = SCHEMA.topic_names
-    records = [Record(id="long", text=LONG, labels=["strike", "advance"]),
-               Record(id="short", text="Subscribe to our newsletter.", labels=["boilerplate"]),
-               Record(id="none", text="The weather was mild.", labels=[])]
+    records = [
+        Record(id="long", text=LONG, labels=["strike", "advance"]),
+        Record(id="short", text="Subscribe to our newsletter.", labels=["boilerplate"]),
+        Record(id="none", text="The weather was mild.", labels=[]),
+    ]
     features = classifier_module.make_features(tokenizer, records, labels, max_length=24, stride=6)
     windows = encode_windows(tokenizer, [r.text for r in records], 24, 6)
     assert windows.text_index.count(0) >= 3  # the long paragraph is several windows
@@ -199,8 +237,9 @@ def test_tune_thresholds_picks_the_f1_optimal_threshold() -> None:
     labels = ["a", "b", "c"]
     #            a: positives at .30 .35 .80, negatives at .10 .20 .32
     y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 1, 0]])
-    scores = np.array([[0.30, 0.9, 0.7], [0.35, 0.1, 0.1], [0.80, 0.2, 0.2], [0.10, 0.3, 0.3], [0.20, 0.1, 0.4],
-                       [0.32, 0.8, 0.6]])
+    scores = np.array(
+        [[0.30, 0.9, 0.7], [0.35, 0.1, 0.1], [0.80, 0.2, 0.2], [0.10, 0.3, 0.3], [0.20, 0.1, 0.4], [0.32, 0.8, 0.6]]
+    )
     thresholds = tune_thresholds(y, scores, labels)
     # a: F1 is 6/7 for t in (0.20, 0.30] (all three positives, one false positive at .32), lower elsewhere;
     # ties go to the threshold nearest the default 0.5 → 0.30. b: perfectly separable on (0.3, 0.8] → 0.5.
@@ -213,14 +252,17 @@ def test_tune_thresholds_picks_the_f1_optimal_threshold() -> None:
     assert tune_thresholds(y[:, :1], scores[:, :1], ["a"], default=0.25) == {"a": 0.25}
 
 
-@pytest.mark.parametrize(("scores", "thresholds", "expected"), [
-    ({"boilerplate": 0.9, "strike": 0.6}, {}, ["boilerplate"]),  # margin .4 vs .1
-    ({"boilerplate": 0.55, "strike": 0.9, "diplomacy": 0.7}, {}, ["strike", "diplomacy"]),  # .05 vs .4
-    ({"boilerplate": 0.7, "strike": 0.7}, {}, ["boilerplate"]),  # equal margins: the exclusive label
-    ({"boilerplate": 0.85, "strike": 0.4}, {"boilerplate": 0.8, "strike": 0.3}, ["strike"]),  # per-label margins
-    ({"boilerplate": 0.6}, {}, ["boilerplate"]),
-    ({"strike": 0.49, "boilerplate": 0.1}, {}, []),
-])
+@pytest.mark.parametrize(
+    ("scores", "thresholds", "expected"),
+    [
+        ({"boilerplate": 0.9, "strike": 0.6}, {}, ["boilerplate"]),  # margin .4 vs .1
+        ({"boilerplate": 0.55, "strike": 0.9, "diplomacy": 0.7}, {}, ["strike", "diplomacy"]),  # .05 vs .4
+        ({"boilerplate": 0.7, "strike": 0.7}, {}, ["boilerplate"]),  # equal margins: the exclusive label
+        ({"boilerplate": 0.85, "strike": 0.4}, {"boilerplate": 0.8, "strike": 0.3}, ["strike"]),  # per-label margins
+        ({"boilerplate": 0.6}, {}, ["boilerplate"]),
+        ({"strike": 0.49, "boilerplate": 0.1}, {}, []),
+    ],
+)
 def test_decode_topics_keeps_boilerplate_exclusive(scores, thresholds, expected) -> None:
     labels = SCHEMA.topic_names
     assert SCHEMA.exclusive_topics == ["boilerplate"]
@@ -251,24 +293,48 @@ class Toy(torch.nn.Module):
 _TICK = itertools.count()
 
 
-def toy_fit(folder: Path, epochs: int, resume: bool = False, stop_after: int | None = None,
-            batch_size: int = 5) -> Toy:
+def toy_fit(folder: Path, epochs: int, resume: bool = False, stop_after: int | None = None, batch_size: int = 5) -> Toy:
     generator = torch.Generator().manual_seed(0)
-    features = [{"input_ids": torch.randint(1, 50, (int(torch.randint(2, 9, (1,), generator=generator)),),
-                                            generator=generator).tolist(),
-                 "labels": torch.randint(0, 2, (3,), generator=generator).float().tolist()} for _ in range(24)]
+    features = [
+        {
+            "input_ids": torch.randint(
+                1, 50, (int(torch.randint(2, 9, (1,), generator=generator)),), generator=generator
+            ).tolist(),
+            "labels": torch.randint(0, 2, (3,), generator=generator).float().tolist(),
+        }
+        for _ in range(24)
+    ]
     torch.manual_seed(1)
     model = Toy()
-    settings = LoopSettings(epochs=epochs, batch_size=batch_size, learning_rate=1e-2, head_learning_rate=1e-2,
-                            weight_decay=0.01, warmup_ratio=0.1, early_stopping_patience=5, seed=3)
+    settings = LoopSettings(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=1e-2,
+        head_learning_rate=1e-2,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        early_stopping_patience=5,
+        seed=3,
+    )
 
     def stop(epoch: int, _record: dict) -> None:
         if stop_after is not None and epoch >= stop_after:
             raise Interrupted
 
     with contextlib.suppress(Interrupted):  # the metric always improves: the last epoch's weights are kept
-        fit(model, features, settings, lambda m: (float(next(_TICK)), {}), folder, pad_id=0, label_pad=None,
-            head_prefixes=("head.",), device=torch.device("cpu"), resume=resume, on_epoch=stop)
+        fit(
+            model,
+            features,
+            settings,
+            lambda m: (float(next(_TICK)), {}),
+            folder,
+            pad_id=0,
+            label_pad=None,
+            head_prefixes=("head.",),
+            device=torch.device("cpu"),
+            resume=resume,
+            on_epoch=stop,
+        )
     return model
 
 
@@ -327,17 +393,33 @@ def world(tmp_path_factory: pytest.TempPathFactory, tokenizer):
         import_tasks(read_export_file(sample_export()), data_dir, SCHEMA, load_labeling_config(), "sample")
         encoder = home / "tiny-bert"
         torch.manual_seed(0)
-        BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=64)).save_pretrained(encoder)
+        BertModel(
+            BertConfig(
+                vocab_size=tokenizer.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+            )
+        ).save_pretrained(encoder)
         tokenizer.save_pretrained(encoder)
         yield World(home, data_dir, encoder, f"sqlite:///{home / 'mlflow.db'}")
 
 
 def classifier_overrides(world: World, out: Path, limit: int = 8) -> tuple[str, ...]:
     # 8 paragraphs in batches of 4: two shuffled batches per epoch; thresholds stay at 0.5 (tuning is tested above)
-    return (f"data.source={world.data_dir}", f"data.limit={limit}", "training.epochs=2", "training.batch_size=4",
-            "training.max_steps=4", f"model.base_model={world.encoder}", "thresholds.tune=false",
-            f"mlflow.tracking_uri={world.uri}", "mlflow.baseline=false", f"output.dir={out}")
+    return (
+        f"data.source={world.data_dir}",
+        f"data.limit={limit}",
+        "training.epochs=2",
+        "training.batch_size=4",
+        "training.max_steps=4",
+        f"model.base_model={world.encoder}",
+        "thresholds.tune=false",
+        f"mlflow.tracking_uri={world.uri}",
+        "mlflow.baseline=false",
+        f"output.dir={out}",
+    )
 
 
 @dataclass
@@ -354,10 +436,12 @@ def classifier_runs(world: World) -> ClassifierRuns:
     """Two identical trainings, then the same training killed after epoch 1 and resumed with --resume."""
     client, name = world.client(), "frontwire-classifier"
     first = classifier_module.train_classifier(
-        load_classifier_config(None, classifier_overrides(world, world.home / "models/first")), SCHEMA)
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/first")), SCHEMA
+    )
     aliases = [dict(client.get_registered_model(name).aliases)]
     second = classifier_module.train_classifier(
-        load_classifier_config(None, classifier_overrides(world, world.home / "models/second")), SCHEMA)
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/second")), SCHEMA
+    )
     aliases.append(dict(client.get_registered_model(name).aliases))
 
     config = load_classifier_config(None, classifier_overrides(world, world.home / "models/resumed"))
@@ -375,8 +459,9 @@ def classifier_runs(world: World) -> ClassifierRuns:
         patch.setattr(classifier_module, "fit", fit_killed_after_epoch_1)
         with pytest.raises(Interrupted):
             classifier_module.train_classifier(config, SCHEMA)
-    interrupted = client.search_runs([first_experiment(client)], order_by=["attributes.start_time DESC"],
-                                     max_results=1)[0]
+    interrupted = client.search_runs(
+        [first_experiment(client)], order_by=["attributes.start_time DESC"], max_results=1
+    )[0]
     resumed = classifier_module.train_classifier(config, SCHEMA, resume=True)
     aliases.append(dict(client.get_registered_model(name).aliases))
     return ClassifierRuns(first, second, resumed, aliases, interrupted.info.status)
@@ -396,12 +481,13 @@ def test_same_config_and_data_give_identical_weights_and_metrics(classifier_runs
     assert first.metrics["dev"] == second.metrics["dev"]
     assert first.metrics["test"] == second.metrics["test"]
     assert same_weights(weights(first.model_dir), weights(second.model_dir))
-    assert json.loads((first.model_dir / "frontwire.json").read_text())["dataset"] == \
-        json.loads((second.model_dir / "frontwire.json").read_text())["dataset"]
+    assert (
+        json.loads((first.model_dir / "frontwire.json").read_text())["dataset"]
+        == json.loads((second.model_dir / "frontwire.json").read_text())["dataset"]
+    )
 
 
-def test_training_killed_after_epoch_1_and_resumed_equals_an_uninterrupted_run(
-        classifier_runs: ClassifierRuns) -> None:
+def test_training_killed_after_epoch_1_and_resumed_equals_an_uninterrupted_run(classifier_runs: ClassifierRuns) -> None:
     assert classifier_runs.interrupted_run_status == "FAILED"
     first, resumed = classifier_runs.first, classifier_runs.resumed
     assert resumed.metrics["training"]["steps"] == first.metrics["training"]["steps"]
@@ -410,8 +496,7 @@ def test_training_killed_after_epoch_1_and_resumed_equals_an_uninterrupted_run(
     assert resumed.metrics["dev"] == first.metrics["dev"]
 
 
-def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, classifier_runs: ClassifierRuns
-                                                                 ) -> None:
+def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, classifier_runs: ClassifierRuns) -> None:
     client, name = world.client(), "frontwire-classifier"
     runs = classifier_runs
     assert (runs.first.version, runs.second.version, runs.resumed.version) == ("1", "2", "3")
@@ -429,8 +514,11 @@ def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, c
     assert (tie.candidate_version, tie.champion_version, tie.decision, tie.method) == ("3", "1", "refused", "logged")
     assert "tie" in tie.reason and not tie.promoted
     dev = runs.first.metrics["dev"]
-    assert tie.candidate_scores == tie.champion_scores == {"dev_macro_f1": pytest.approx(dev["macro"]["f1"]),
-                                                           "dev_micro_f1": pytest.approx(dev["micro"]["f1"])}
+    assert (
+        tie.candidate_scores
+        == tie.champion_scores
+        == {"dev_macro_f1": pytest.approx(dev["macro"]["f1"]), "dev_micro_f1": pytest.approx(dev["micro"]["f1"])}
+    )
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     tags = client.get_model_version(name, "3").tags
     assert tags["promotion.decision"] == "refused" and tags["promotion.reason"] == tie.reason
@@ -443,7 +531,8 @@ def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, c
 
     # a candidate trained on other data (another dev set): both models re-evaluated on the candidate's dev split
     other = classifier_module.train_classifier(
-        load_classifier_config(None, classifier_overrides(world, world.home / "models/other", limit=6)), SCHEMA)
+        load_classifier_config(None, classifier_overrides(world, world.home / "models/other", limit=6)), SCHEMA
+    )
     assert other.version == "4"
     decision = promote("classifier", tracking_uri=world.uri)
     assert decision.method == "re-evaluated" and decision.champion_version == "3"
@@ -458,11 +547,14 @@ def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, c
     dev_records = load_split_data(world.data_dir, SCHEMA, limit=6).dev
     champion = TopicModel.load(runs.resumed.model_dir, "cpu")
     y_true, scores = classifier_module.score_records(champion, dev_records)
-    expected = topic_metrics(y_true, classifier_module.decoded(champion, scores, champion.thresholds),
-                             champion.meta.labels)
+    expected = topic_metrics(
+        y_true, classifier_module.decoded(champion, scores, champion.thresholds), champion.meta.labels
+    )
     assert decision.champion_scores["dev_macro_f1"] == pytest.approx(expected["macro"]["f1"])
-    beats = (decision.candidate_scores["dev_macro_f1"], decision.candidate_scores["dev_micro_f1"]) > \
-        (decision.champion_scores["dev_macro_f1"], decision.champion_scores["dev_micro_f1"])
+    beats = (decision.candidate_scores["dev_macro_f1"], decision.candidate_scores["dev_micro_f1"]) > (
+        decision.champion_scores["dev_macro_f1"],
+        decision.champion_scores["dev_micro_f1"],
+    )
     assert decision.promoted == beats
     assert str(client.get_model_version_by_alias(name, "champion").version) == ("4" if beats else "3")
     assert client.get_model_version(name, "4").tags["promotion.method"] == "re-evaluated"
@@ -470,10 +562,24 @@ def test_registry_candidate_moves_and_promotion_uses_real_models(world: World, c
 
 def test_ner_promotion_re_evaluates_on_the_candidate_dev_set(world: World) -> None:
     client, name = world.client(), "frontwire-ner"
-    outcome = ner_module.train_ner(load_ner_config(None, (
-        f"data.source={world.data_dir}", "data.limit=8", "training.epochs=1", "training.max_steps=1",
-        "training.batch_size=8", f"model.base_model={world.encoder}", "model.max_length=32", "model.stride=8",
-        f"mlflow.tracking_uri={world.uri}", f"output.dir={world.home / 'models/ner'}")), SCHEMA)
+    outcome = ner_module.train_ner(
+        load_ner_config(
+            None,
+            (
+                f"data.source={world.data_dir}",
+                "data.limit=8",
+                "training.epochs=1",
+                "training.max_steps=1",
+                "training.batch_size=8",
+                f"model.base_model={world.encoder}",
+                "model.max_length=32",
+                "model.stride=8",
+                f"mlflow.tracking_uri={world.uri}",
+                f"output.dir={world.home / 'models/ner'}",
+            ),
+        ),
+        SCHEMA,
+    )
     assert promote("ner", tracking_uri=world.uri).decision == "promoted"
 
     # the same model, registered again from a run that describes a smaller dev set (first 5 dev paragraphs)
@@ -494,8 +600,9 @@ def test_ner_promotion_re_evaluates_on_the_candidate_dev_set(world: World) -> No
     decision = promote("ner", tracking_uri=world.uri)
     assert decision.method == "re-evaluated" and decision.metrics == ["dev_micro_f1"]
     model = EntityModel.load(outcome.model_dir, "cpu")
-    expected = entity_metrics([r.text for r in dev], ner_module.gold_spans(dev),
-                              ner_module.predicted_spans(model, dev))["micro"]["f1"]
+    expected = entity_metrics(
+        [r.text for r in dev], ner_module.gold_spans(dev), ner_module.predicted_spans(model, dev)
+    )["micro"]["f1"]
     assert decision.candidate_value == pytest.approx(expected) == decision.champion_value
     assert decision.decision == "refused" and "tie" in decision.reason
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
@@ -504,14 +611,22 @@ def test_ner_promotion_re_evaluates_on_the_candidate_dev_set(world: World) -> No
 # --- promotion decisions on logged metrics (runs made with the MLflow API) -----------------------------------------
 
 
-def logged_version(world: World, name: str, metrics: dict[str, float], fingerprint_: str = "dev-a",
-                   epoch_values: dict[str, list[float]] | None = None) -> str:
+def logged_version(
+    world: World,
+    name: str,
+    metrics: dict[str, float],
+    fingerprint_: str = "dev-a",
+    epoch_values: dict[str, list[float]] | None = None,
+) -> str:
     """A run with training's logging pattern (per-epoch values at steps 1..n, final ones at step 0, later),
     registered as a new version of `name` with alias candidate."""
     client = world.client()
     experiment = client.get_experiment_by_name("promote-logged")
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-        "promote-logged", artifact_location=(world.home / "mlartifacts-logged").as_uri())
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment("promote-logged", artifact_location=(world.home / "mlartifacts-logged").as_uri())
+    )
     run_id = client.create_run(experiment_id).info.run_id
     client.log_param(run_id, "data.dev_fingerprint", fingerprint_)
     t0 = 1_700_000_000_000
@@ -541,11 +656,16 @@ def test_promotion_decisions_on_logged_metrics(world: World) -> None:
     assert go().decision == "promoted" and champion() == "1"
 
     # worse on the final figures, although its epochs logged higher ones (which MLflow shows as "latest")
-    logged_version(world, name, {"dev_macro_f1": 0.55, "dev_micro_f1": 0.90},
-                   epoch_values={"dev_macro_f1": [0.90, 0.95]})
+    logged_version(
+        world, name, {"dev_macro_f1": 0.55, "dev_micro_f1": 0.90}, epoch_values={"dev_macro_f1": [0.90, 0.95]}
+    )
     worse = go()
-    assert (worse.decision, worse.method, worse.candidate_value, worse.champion_value) == \
-        ("refused", "logged", 0.55, 0.60)
+    assert (worse.decision, worse.method, worse.candidate_value, worse.champion_value) == (
+        "refused",
+        "logged",
+        0.55,
+        0.60,
+    )
     assert "does not beat" in worse.reason and "dev_macro_f1 0.5500 vs 0.6000" in worse.reason
     assert champion() == "1"
     tags = client.get_model_version(name, "2").tags

@@ -21,8 +21,9 @@ from frontwire.train.data import SplitData
 log = logging.getLogger(__name__)
 
 
-def train_baseline(data: SplitData, schema: LabelSchema, tracking_uri: str | None = None,
-                   experiment: str | None = None) -> dict[str, Any]:
+def train_baseline(
+    data: SplitData, schema: LabelSchema, tracking_uri: str | None = None, experiment: str | None = None
+) -> dict[str, Any]:
     labels = schema.topic_names
     y_train = multilabel_indicator([r.labels for r in data.train], labels)
     scorer = LexicalScorer(labels).fit([r.text for r in data.train], y_train)
@@ -31,14 +32,17 @@ def train_baseline(data: SplitData, schema: LabelSchema, tracking_uri: str | Non
         return scorer.scores([r.text for r in records])
 
     def decode(score_rows: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-        return multilabel_indicator([decode_topics(row, labels, thresholds, schema.exclusive_topics)
-                                     for row in score_rows], labels)
+        return multilabel_indicator(
+            [decode_topics(row, labels, thresholds, schema.exclusive_topics) for row in score_rows], labels
+        )
 
     y_dev = multilabel_indicator([r.labels for r in data.dev], labels)
     dev_scores = scores(data.dev)
     thresholds = tune_thresholds(y_dev, dev_scores, labels)
-    metrics: dict[str, Any] = {"dev": topic_metrics(y_dev, decode(dev_scores, thresholds), labels),
-                               "thresholds": thresholds}
+    metrics: dict[str, Any] = {
+        "dev": topic_metrics(y_dev, decode(dev_scores, thresholds), labels),
+        "thresholds": thresholds,
+    }
     if data.test:
         y_test = multilabel_indicator([r.labels for r in data.test], labels)
         metrics["test"] = topic_metrics(y_test, decode(scores(data.test), thresholds), labels)
@@ -47,10 +51,15 @@ def train_baseline(data: SplitData, schema: LabelSchema, tracking_uri: str | Non
         from frontwire.train.classifier import flat_metrics
 
         with mlflow.start_run(run_name="tfidf-logreg-baseline"):
-            mlflow.set_tags({"frontwire.kind": "baseline", "frontwire.schema": schema.tag,
-                             "dataset.fingerprint": data.fingerprint})
-            mlflow.log_params({"model": "tfidf(1-2gram,min_df=2,sublinear)+logreg(C=10,balanced)",
-                               "data.fingerprint": data.fingerprint})
+            mlflow.set_tags(
+                {"frontwire.kind": "baseline", "frontwire.schema": schema.tag, "dataset.fingerprint": data.fingerprint}
+            )
+            mlflow.log_params(
+                {
+                    "model": "tfidf(1-2gram,min_df=2,sublinear)+logreg(C=10,balanced)",
+                    "data.fingerprint": data.fingerprint,
+                }
+            )
             mlflow.log_metrics(flat_metrics(metrics))
             mlflow.log_dict(thresholds, "thresholds.json")
             mlflow.sklearn.log_model(scorer.pipeline, name="model")

@@ -60,23 +60,38 @@ class Benchmark:
 
 BENCHMARKS: dict[str, Benchmark] = {
     "conll2003": Benchmark(
-        "conll2003", "ner", "conll2003", {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"},
-        "test_entity_f1", 0.90,
-        ({"model": "bert-base-cased (fine-tuned)", "test_entity_f1": 0.9135},
-         {"model": "dslim/bert-base-NER", "test_entity_f1": 0.9259}),
-        "CoNLL-2003 English NER (PER, ORG, LOC, MISC); entity-level micro-F1, seqeval strict IOB2"),
+        "conll2003",
+        "ner",
+        "conll2003",
+        {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"},
+        "test_entity_f1",
+        0.90,
+        (
+            {"model": "bert-base-cased (fine-tuned)", "test_entity_f1": 0.9135},
+            {"model": "dslim/bert-base-NER", "test_entity_f1": 0.9259},
+        ),
+        "CoNLL-2003 English NER (PER, ORG, LOC, MISC); entity-level micro-F1, seqeval strict IOB2",
+    ),
     "reuters": Benchmark(
-        "reuters", "classifier", "reuters21578",
+        "reuters",
+        "classifier",
+        "reuters21578",
         {"train": "modapte_train.jsonl", "test": "modapte_test.jsonl", "categories": "modapte_categories.json"},
-        "test_micro_f1", 0.88,
-        ({"model": "linear SVM (TF-IDF)", "test_micro_f1": [0.867, 0.875]},
-         {"model": "kNN", "test_micro_f1": 0.857}),
-        "Reuters-21578 ModApte, 90 categories, multi-label; micro/macro-F1 on the test set"),
+        "test_micro_f1",
+        0.88,
+        ({"model": "linear SVM (TF-IDF)", "test_micro_f1": [0.867, 0.875]}, {"model": "kNN", "test_micro_f1": 0.857}),
+        "Reuters-21578 ModApte, 90 categories, multi-label; micro/macro-F1 on the test set",
+    ),
     "wnut17": Benchmark(
-        "wnut17", "ner", "wnut17",
+        "wnut17",
+        "ner",
+        "wnut17",
         {"train": "wnut17train.conll", "dev": "emerging.dev.conll", "test": "emerging.test.annotated"},
-        "test_entity_f1", None, (),
-        "WNUT-17 emerging entities (2-column CoNLL); entity-level micro-F1, seqeval strict IOB2"),
+        "test_entity_f1",
+        None,
+        (),
+        "WNUT-17 emerging entities (2-column CoNLL); entity-level micro-F1, seqeval strict IOB2",
+    ),
 }
 
 
@@ -100,7 +115,8 @@ def benchmark_dir(name: str) -> Path:
     if shared is None:
         raise BenchmarkDataMissing(
             f"benchmark {name!r}: no shared folder found (looked for ../shared beside the checkout and the working "
-            f"folder; set {SHARED_ENV} to point at one holding benchmarks/{bench.folder}/)")
+            f"folder; set {SHARED_ENV} to point at one holding benchmarks/{bench.folder}/)"
+        )
     root = shared / "benchmarks" / bench.folder
     missing = [f for f in bench.files.values() if not (root / f).is_file()]
     if missing:
@@ -206,8 +222,14 @@ def read_conll(path: Path | str, errors: list[LineError] | None = None) -> list[
     records: list[Record] = []
     for index, (document, sentence) in enumerate(_conll_sentences(path, collected)):
         text, spans = tags_to_spans(sentence.tokens, sentence.tags)
-        records.append(Record(id=f"{path.stem}-{index:05d}", text=text, entities=spans,
-                              meta={"file": path.name, "line": sentence.first_line, "document": document}))
+        records.append(
+            Record(
+                id=f"{path.stem}-{index:05d}",
+                text=text,
+                entities=spans,
+                meta={"file": path.name, "line": sentence.first_line, "document": document},
+            )
+        )
     _report(collected, errors)
     return records
 
@@ -224,16 +246,20 @@ def token_spans(text: str) -> list[tuple[int, int]]:
 def ner_schema(name: str, types: Sequence[str], description: str = "") -> LabelSchema:
     """Ad-hoc schema: the data's entity types; one placeholder topic (a schema needs one)."""
     return LabelSchema(
-        name=name, version=1, guidelines=description or None,
+        name=name,
+        version=1,
+        guidelines=description or None,
         topics=[TopicLabel(name="none", description="placeholder: this NER benchmark has no topics")],
-        entities=[EntityType(name=t, description=f"{name} entity type {t}") for t in types])
+        entities=[EntityType(name=t, description=f"{name} entity type {t}") for t in types],
+    )
 
 
 # --------------------------------------------------------------------------------------------- Reuters
 
 
-def read_reuters(path: Path | str, categories: Sequence[str] | None = None,
-                 errors: list[LineError] | None = None) -> list[Record]:
+def read_reuters(
+    path: Path | str, categories: Sequence[str] | None = None, errors: list[LineError] | None = None
+) -> list[Record]:
     """ModApte JSONL (`{"id", "title", "text", "labels"}` per line) → multi-label Records, text = title + body.
 
     A line that is not JSON, lacks text, or names a category outside `categories` is reported and skipped.
@@ -265,18 +291,26 @@ def read_reuters(path: Path | str, categories: Sequence[str] | None = None,
                 collected.append(LineError(str(path), line_no, str(err)))
                 continue
             text = f"{title}\n\n{body}" if title and body else title or body
-            records.append(Record(id=f"reuters-{row['id']}", text=text, labels=sorted(set(labels)),
-                                  meta={"file": path.name, "line": line_no, "reuters_id": row["id"]}))
+            records.append(
+                Record(
+                    id=f"reuters-{row['id']}",
+                    text=text,
+                    labels=sorted(set(labels)),
+                    meta={"file": path.name, "line": line_no, "reuters_id": row["id"]},
+                )
+            )
     _report(collected, errors)
     return records
 
 
-def carve_dev(records: Sequence[Record], fraction: float = DEV_FRACTION, seed: int = DEV_SEED
-              ) -> tuple[list[Record], list[Record]]:
+def carve_dev(
+    records: Sequence[Record], fraction: float = DEV_FRACTION, seed: int = DEV_SEED
+) -> tuple[list[Record], list[Record]]:
     """(train, dev): the `fraction` of records whose seeded id hash is lowest; file order kept in both.
 
     Depends only on the ids and the seed, so the same article always lands on the same side.
     """
+
     def key(record: Record) -> str:
         return hashlib.sha256(f"{seed}:{record.id}".encode()).hexdigest()
 
@@ -288,9 +322,12 @@ def carve_dev(records: Sequence[Record], fraction: float = DEV_FRACTION, seed: i
 def topic_schema(name: str, categories: Sequence[str], description: str = "") -> LabelSchema:
     """Ad-hoc schema: the categories as topics; one placeholder entity type (a schema needs one)."""
     return LabelSchema(
-        name=name, version=1, guidelines=description or None,
+        name=name,
+        version=1,
+        guidelines=description or None,
         topics=[TopicLabel(name=c, description=f"{name} category {c}") for c in categories],
-        entities=[EntityType(name="MISC", description="placeholder: this classification benchmark has no entities")])
+        entities=[EntityType(name="MISC", description="placeholder: this classification benchmark has no entities")],
+    )
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -342,8 +379,9 @@ def _report(collected: list[LineError], errors: list[LineError] | None) -> None:
 # --------------------------------------------------------------------------------------------- running
 
 
-def conll_token_metrics(records: Sequence[Record], predicted: Sequence[Sequence[tuple[int, int, str]]]
-                        ) -> dict[str, Any]:
+def conll_token_metrics(
+    records: Sequence[Record], predicted: Sequence[Sequence[tuple[int, int, str]]]
+) -> dict[str, Any]:
     """seqeval strict IOB2 over the files' own tokens (as conlleval scores CoNLL): a predicted span tags
     every token it overlaps, its first token B-."""
     from seqeval.metrics import classification_report
@@ -368,13 +406,20 @@ def conll_token_metrics(records: Sequence[Record], predicted: Sequence[Sequence[
     def prf(row: dict[str, Any]) -> dict[str, float]:
         return {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1-score"])}
 
-    return {"per_type": {k: {**prf(v), "support": int(v["support"])} for k, v in report.items()
-                         if not k.endswith("avg")},
-            "micro": prf(report["micro avg"]), "macro": prf(report["macro avg"])}
+    return {
+        "per_type": {k: {**prf(v), "support": int(v["support"])} for k, v in report.items() if not k.endswith("avg")},
+        "micro": prf(report["micro avg"]),
+        "macro": prf(report["macro avg"]),
+    }
 
 
-def run_benchmark(name: str, overrides: Sequence[str] = (), limit: int | None = None, out: Path | str | None = None,
-                  config_path: Path | str | None = None) -> dict[str, Any]:
+def run_benchmark(
+    name: str,
+    overrides: Sequence[str] = (),
+    limit: int | None = None,
+    out: Path | str | None = None,
+    config_path: Path | str | None = None,
+) -> dict[str, Any]:
     """Train on train, early-stop (and tune thresholds) on dev, score test; write and log the results."""
     import mlflow
 
@@ -391,8 +436,15 @@ def run_benchmark(name: str, overrides: Sequence[str] = (), limit: int | None = 
     config = loader(config_path, (*defaults, *overrides))
     data = loaded.data.limited(limit or config.data.limit)
     run_name = f"benchmark-{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    log.info("benchmark=%s kind=%s train=%d dev=%d test=%d skipped_lines=%d", name, bench.kind, len(data.train),
-             len(data.dev), len(data.test), len(loaded.errors))
+    log.info(
+        "benchmark=%s kind=%s train=%d dev=%d test=%d skipped_lines=%d",
+        name,
+        bench.kind,
+        len(data.train),
+        len(data.dev),
+        len(data.test),
+        len(loaded.errors),
+    )
 
     started = time.perf_counter()
     if bench.kind == "ner":
@@ -405,48 +457,75 @@ def run_benchmark(name: str, overrides: Sequence[str] = (), limit: int | None = 
         outcome = train_classifier(config, loaded.schema, data, run_name=run_name)
     metrics = outcome.metrics
     result: dict[str, Any] = {
-        "benchmark": name, "kind": bench.kind, "description": bench.description,
+        "benchmark": name,
+        "kind": bench.kind,
+        "description": bench.description,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": {**data.describe(), "limit": limit or config.data.limit,
-                    "skipped_lines": len(loaded.errors), "skipped_first": [_format(e) for e in loaded.errors[:20]]},
+        "dataset": {
+            **data.describe(),
+            "limit": limit or config.data.limit,
+            "skipped_lines": len(loaded.errors),
+            "skipped_first": [_format(e) for e in loaded.errors[:20]],
+        },
         "schema": {"topics": loaded.schema.topic_names, "entities": loaded.schema.entity_names},
         "base_model": config.model.base_model,
         "config": config.model_dump(mode="json"),
-        "model_dir": str(outcome.model_dir), "run_id": outcome.run_id, "tracking_uri": outcome.tracking_uri,
-        "experiment": config.mlflow.experiment, "training": metrics.get("training"),
-        "dev": metrics.get("dev"), "test": metrics.get("test"),
-        "anchors": list(bench.anchors), "target": bench.target,
+        "model_dir": str(outcome.model_dir),
+        "run_id": outcome.run_id,
+        "tracking_uri": outcome.tracking_uri,
+        "experiment": config.mlflow.experiment,
+        "training": metrics.get("training"),
+        "dev": metrics.get("dev"),
+        "test": metrics.get("test"),
+        "anchors": list(bench.anchors),
+        "target": bench.target,
     }
 
     if bench.kind == "ner":
         from frontwire.predictor import EntityModel
 
         model = EntityModel.load(outcome.model_dir, config.training.device, threads=config.training.threads)
-        predicted = [[(e["start"], e["end"], e["label"]) for e in ents]
-                     for ents in model.entities([r.text for r in data.test])]
+        predicted = [
+            [(e["start"], e["end"], e["label"]) for e in ents] for ents in model.entities([r.text for r in data.test])
+        ]
         result["test_conll_tokens"] = conll_token_metrics(data.test, predicted)
-        headline = {"test_entity_f1": result["test_conll_tokens"]["micro"]["f1"],
-                    "test_entity_f1_word_spans": metrics["test"]["micro"]["f1"],
-                    "test_per_type_f1": {k: v["f1"] for k, v in result["test_conll_tokens"]["per_type"].items()},
-                    "dev_entity_f1": metrics["dev"]["micro"]["f1"]}
+        headline = {
+            "test_entity_f1": result["test_conll_tokens"]["micro"]["f1"],
+            "test_entity_f1_word_spans": metrics["test"]["micro"]["f1"],
+            "test_per_type_f1": {k: v["f1"] for k, v in result["test_conll_tokens"]["per_type"].items()},
+            "dev_entity_f1": metrics["dev"]["micro"]["f1"],
+        }
     else:
         baseline = metrics.get("baseline")
         if baseline is None:
             from frontwire.train.baseline import train_baseline
 
             baseline = train_baseline(data, loaded.schema)
-        result["baseline"] = {"model": "TF-IDF (1-2 grams) + logistic regression, thresholds tuned on dev",
-                              **{split: {"micro_f1": baseline[split]["micro"]["f1"],
-                                         "macro_f1": baseline[split]["macro"]["f1"]}
-                                 for split in ("dev", "test") if split in baseline}}
+        result["baseline"] = {
+            "model": "TF-IDF (1-2 grams) + logistic regression, thresholds tuned on dev",
+            **{
+                split: {"micro_f1": baseline[split]["micro"]["f1"], "macro_f1": baseline[split]["macro"]["f1"]}
+                for split in ("dev", "test")
+                if split in baseline
+            },
+        }
         result["lexical_weight"] = metrics.get("lexical_weight")
-        headline = {"test_micro_f1": metrics["test"]["micro"]["f1"], "test_macro_f1": metrics["test"]["macro"]["f1"],
-                    "dev_micro_f1": metrics["dev"]["micro"]["f1"], "dev_macro_f1": metrics["dev"]["macro"]["f1"],
-                    "baseline_test_micro_f1": result["baseline"].get("test", {}).get("micro_f1"),
-                    "baseline_test_macro_f1": result["baseline"].get("test", {}).get("macro_f1")}
+        headline = {
+            "test_micro_f1": metrics["test"]["micro"]["f1"],
+            "test_macro_f1": metrics["test"]["macro"]["f1"],
+            "dev_micro_f1": metrics["dev"]["micro"]["f1"],
+            "dev_macro_f1": metrics["dev"]["macro"]["f1"],
+            "baseline_test_micro_f1": result["baseline"].get("test", {}).get("micro_f1"),
+            "baseline_test_macro_f1": result["baseline"].get("test", {}).get("macro_f1"),
+        }
     value = headline[bench.headline]
-    result["headline"] = {"metric": bench.headline, "value": value, "target": bench.target,
-                          "meets_target": None if bench.target is None else value >= bench.target, **headline}
+    result["headline"] = {
+        "metric": bench.headline,
+        "value": value,
+        "target": bench.target,
+        "meets_target": None if bench.target is None else value >= bench.target,
+        **headline,
+    }
     result["seconds"] = round(time.perf_counter() - started, 1)
 
     path = write_results(result, out)

@@ -17,7 +17,7 @@ def _table(rows: dict[str, dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 
 def write_model_card(model_dir: Path, meta: ModelMeta, extra: dict[str, Any] | None = None) -> None:
-    what = ("multi-label topic classifier" if meta.kind == "classifier" else "named-entity recogniser")
+    what = "multi-label topic classifier" if meta.kind == "classifier" else "named-entity recogniser"
     dev = meta.metrics.get("dev", {})
     test = meta.metrics.get("test", {})
     per = "per_label" if meta.kind == "classifier" else "per_type"
@@ -27,8 +27,11 @@ def write_model_card(model_dir: Path, meta: ModelMeta, extra: dict[str, Any] | N
         f"`{meta.schema_.tag}`. Fine-tuned from `{meta.base_model}`; windows of {meta.max_length} tokens, "
         f"stride {meta.stride}.\n",
         "## Labels\n",
-        "\n".join(f"- `{t.name}`: {t.description}" for t in (meta.schema_.topics if meta.kind == "classifier"
-                                                             else meta.schema_.entities)) + "\n",
+        "\n".join(
+            f"- `{t.name}`: {t.description}"
+            for t in (meta.schema_.topics if meta.kind == "classifier" else meta.schema_.entities)
+        )
+        + "\n",
         "## Data\n",
         f"- source: `{meta.dataset.get('source')}`\n- dataset fingerprint: `{meta.dataset.get('fingerprint')}`\n"
         f"- split sizes: train {meta.dataset.get('train_size')}, dev {meta.dataset.get('dev_size')}, "
@@ -40,8 +43,11 @@ def write_model_card(model_dir: Path, meta: ModelMeta, extra: dict[str, Any] | N
             sections.append(f"### {name}\n\n" + _table(block[per], ("precision", "recall", "f1", "support")) + "\n")
             sections.append(f"micro-F1 {block['micro']['f1']:.3f}, macro-F1 {block['macro']['f1']:.3f}\n")
     if meta.thresholds:
-        sections.append("Decision thresholds (tuned per label on dev): "
-                        + ", ".join(f"`{k}` {v:.2f}" for k, v in meta.thresholds.items()) + "\n")
+        sections.append(
+            "Decision thresholds (tuned per label on dev): "
+            + ", ".join(f"`{k}` {v:.2f}" for k, v in meta.thresholds.items())
+            + "\n"
+        )
     if extra:
         sections.append("\n".join(f"- {k}: {v}" for k, v in extra.items()) + "\n")
     sections += [

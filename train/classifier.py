@@ -55,8 +55,10 @@ def make_features(tokenizer, records: list[Record], labels: list[str], max_lengt
     """One example per window; every window of a paragraph carries the paragraph's labels."""
     windows = encode_windows(tokenizer, [r.text for r in records], max_length, stride)
     targets = multilabel_indicator([r.labels for r in records], labels).astype(np.float32)
-    return [{"input_ids": ids, "labels": targets[text]} for ids, text in zip(windows.input_ids, windows.text_index,
-                                                                            strict=True)]
+    return [
+        {"input_ids": ids, "labels": targets[text]}
+        for ids, text in zip(windows.input_ids, windows.text_index, strict=True)
+    ]
 
 
 def positive_weights(records: list[Record], labels: list[str], mode: str) -> np.ndarray:
@@ -80,15 +82,17 @@ def decoded(model: TopicModel, scores: np.ndarray, thresholds: dict[str, float])
 def tune(config: ClassifierConfig, y_true: np.ndarray, scores: np.ndarray, labels: list[str]) -> dict[str, float]:
     if not config.thresholds.tune:
         return dict.fromkeys(labels, config.thresholds.default)
-    return tune_thresholds(y_true, scores, labels, config.thresholds.grid_min, config.thresholds.grid_max,
-                           config.thresholds.default)
+    return tune_thresholds(
+        y_true, scores, labels, config.thresholds.grid_min, config.thresholds.grid_max, config.thresholds.default
+    )
 
 
 def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: ClassifierConfig) -> float:
     """Fit the TF-IDF scorer on train and pick its blend weight on dev (macro-F1 at tuned thresholds)."""
     labels = topic_model.meta.labels
     lexical = LexicalScorer(labels, config.training.seed).fit(
-        [r.text for r in data.train], multilabel_indicator([r.labels for r in data.train], labels))
+        [r.text for r in data.train], multilabel_indicator([r.labels for r in data.train], labels)
+    )
     topic_model.lexical = None
     topic_model.meta.lexical_weight = 0.0
     y_dev, neural = score_records(topic_model, data.dev)
@@ -96,8 +100,9 @@ def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: Class
     best_weight, best_f1 = 0.0, -1.0
     for weight in config.ensemble.weights:
         blended = (1 - weight) * neural + weight * lexical_dev
-        f1 = topic_metrics(y_dev, decoded(topic_model, blended, tune(config, y_dev, blended, labels)),
-                           labels)["macro"]["f1"]
+        f1 = topic_metrics(y_dev, decoded(topic_model, blended, tune(config, y_dev, blended, labels)), labels)["macro"][
+            "f1"
+        ]
         log.info("lexical blend weight=%.2f dev_macro_f1=%.4f", weight, f1)
         if f1 > best_f1 + 1e-9:
             best_weight, best_f1 = weight, f1
@@ -106,8 +111,13 @@ def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: Class
     return best_weight
 
 
-def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitData | None = None,
-                     resume: bool = False, run_name: str | None = None) -> TrainOutcome:
+def train_classifier(
+    config: ClassifierConfig,
+    schema: LabelSchema,
+    data: SplitData | None = None,
+    resume: bool = False,
+    run_name: str | None = None,
+) -> TrainOutcome:
     from frontwire.train.tracking import log_config, log_model, log_splits, setup_tracking
 
     threads = set_threads(config.training.threads)
@@ -117,22 +127,42 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
     base = resolve_base_model(config.model.base_model)
     tokenizer = load_tokenizer(base)
     features = make_features(tokenizer, data.train, labels, config.model.max_length, config.model.stride)
-    log.info("data source=%s train=%d windows=%d dev=%d test=%d", data.source, len(data.train), len(features),
-             len(data.dev), len(data.test))
+    log.info(
+        "data source=%s train=%d windows=%d dev=%d test=%d",
+        data.source,
+        len(data.train),
+        len(features),
+        len(data.dev),
+        len(data.test),
+    )
 
     pos_weight = positive_weights(data.train, labels, config.training.pos_weight)
     import torch
 
-    model = EncoderClassifier(AutoModel.from_pretrained(base), len(labels), config.model.pooling,
-                              config.model.dropout, torch.from_numpy(pos_weight))
+    model = EncoderClassifier(
+        AutoModel.from_pretrained(base),
+        len(labels),
+        config.model.pooling,
+        config.model.dropout,
+        torch.from_numpy(pos_weight),
+    )
     frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name = run_name or f"classifier-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
-    meta = ModelMeta(kind="classifier", name=name, schema=schema, labels=labels, max_length=config.model.max_length,
-                     stride=config.model.stride, pooling=config.model.pooling, base_model=config.model.base_model,
-                     dataset=data.describe(), train_config=config.model_dump(mode="json"))
+    meta = ModelMeta(
+        kind="classifier",
+        name=name,
+        schema=schema,
+        labels=labels,
+        max_length=config.model.max_length,
+        stride=config.model.stride,
+        pooling=config.model.pooling,
+        base_model=config.model.base_model,
+        dataset=data.describe(),
+        train_config=config.model_dump(mode="json"),
+    )
 
     def evaluate(current: torch.nn.Module) -> tuple[float, dict[str, float]]:
         topic_model = TopicModel(meta, tokenizer, TorchForward(current, device))
@@ -141,21 +171,34 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
         tuned = topic_metrics(y_true, decoded(topic_model, scores, thresholds), labels)
         plain = topic_metrics(y_true, decoded(topic_model, scores, {}), labels)
         # epoch_* names: the final dev_* metrics are logged once at the end and must not be shadowed
-        return tuned["macro"]["f1"], {"epoch_dev_macro_f1": tuned["macro"]["f1"],
-                                      "epoch_dev_micro_f1": tuned["micro"]["f1"],
-                                      "epoch_dev_macro_f1_at_0.5": plain["macro"]["f1"]}
+        return tuned["macro"]["f1"], {
+            "epoch_dev_macro_f1": tuned["macro"]["f1"],
+            "epoch_dev_micro_f1": tuned["micro"]["f1"],
+            "epoch_dev_macro_f1_at_0.5": plain["macro"]["f1"],
+        }
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags({"frontwire.kind": "classifier", "frontwire.schema": schema.tag})
         log_config(config.model_dump(mode="json"))
-        mlflow.log_params({"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)})
+        mlflow.log_params(
+            {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)}
+        )
         log_splits(data.parts(), meta.dataset, "labels")
         settings = LoopSettings(**{k: getattr(config.training, k) for k in LoopSettings.__dataclass_fields__})
-        result = fit(model, features, settings, evaluate, output_dir / "checkpoints", pad_id=tokenizer.pad_token_id,
-                     label_pad=None, head_prefixes=("head.",), device=device, resume=resume,
-                     on_epoch=lambda epoch, rec: mlflow.log_metrics(
-                         {k: v for k, v in rec.items() if k != "epoch"}, step=epoch))
+        result = fit(
+            model,
+            features,
+            settings,
+            evaluate,
+            output_dir / "checkpoints",
+            pad_id=tokenizer.pad_token_id,
+            label_pad=None,
+            head_prefixes=("head.",),
+            device=device,
+            resume=resume,
+            on_epoch=lambda epoch, rec: mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=epoch),
+        )
 
         topic_model = TopicModel(meta, tokenizer, TorchForward(model, device))
         if config.ensemble.lexical:
@@ -168,8 +211,12 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
             y_test, test_scores = score_records(topic_model, data.test)
             metrics["test"] = topic_metrics(y_test, decoded(topic_model, test_scores, thresholds), labels)
         metrics["lexical_weight"] = meta.lexical_weight
-        metrics["training"] = {"best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
-                               "steps": result.steps, "examples_per_second": round(result.examples_per_second, 2)}
+        metrics["training"] = {
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 1),
+            "steps": result.steps,
+            "examples_per_second": round(result.examples_per_second, 2),
+        }
         meta.metrics = metrics
 
         save_classifier(model.cpu(), output_dir)
@@ -186,21 +233,32 @@ def train_classifier(config: ClassifierConfig, schema: LabelSchema, data: SplitD
         mlflow.log_metrics(flat_metrics(metrics))
         mlflow.log_dict(thresholds, "thresholds.json")
         mlflow.log_figure(pr_curves(y_dev, dev_scores, labels, thresholds), "plots/dev_pr_curves.png")
-        version = log_model(output_dir, "classifier", [r.text for r in data.dev[:3]] or ["Example."],
-                            config.mlflow.registered_model if config.mlflow.register else None)
+        version = log_model(
+            output_dir,
+            "classifier",
+            [r.text for r in data.dev[:3]] or ["Example."],
+            config.mlflow.registered_model if config.mlflow.register else None,
+        )
         run_id = run.info.run_id
     if config.mlflow.baseline:
         from frontwire.train.baseline import train_baseline
 
         baseline = train_baseline(data, schema, tracking_uri, config.mlflow.experiment)
         with mlflow.start_run(run_id=run_id):
-            mlflow.log_metrics({f"baseline_{k}": v for k, v in flat_metrics(baseline).items()
-                                if k.endswith(("micro_f1", "macro_f1"))})
+            mlflow.log_metrics(
+                {f"baseline_{k}": v for k, v in flat_metrics(baseline).items() if k.endswith(("micro_f1", "macro_f1"))}
+            )
             margin = metrics["dev"]["micro"]["f1"] - baseline["dev"]["micro"]["f1"]
             mlflow.log_metric("margin_over_baseline_dev_micro_f1", margin)
         metrics["baseline"] = baseline
-    log.info("classifier done dir=%s run=%s version=%s dev_micro=%.4f dev_macro=%.4f", output_dir, run_id, version,
-             metrics["dev"]["micro"]["f1"], metrics["dev"]["macro"]["f1"])
+    log.info(
+        "classifier done dir=%s run=%s version=%s dev_micro=%.4f dev_macro=%.4f",
+        output_dir,
+        run_id,
+        version,
+        metrics["dev"]["micro"]["f1"],
+        metrics["dev"]["macro"]["f1"],
+    )
     return TrainOutcome(output_dir, run_id, version, metrics, tracking_uri)
 
 

@@ -21,8 +21,13 @@ def _overrides(set_: list[str] | None, data: str | None) -> tuple[str, ...]:
 
 
 @app.command("classifier")
-def classifier_cmd(config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None, resume: ResumeOpt = False,
-                   schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None) -> None:
+def classifier_cmd(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    data: DataOpt = None,
+    resume: ResumeOpt = False,
+    schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None,
+) -> None:
     """Train the multi-label topic classifier (plus the TF-IDF baseline) and register it as `candidate`.
 
     Example: frontwire train classifier --data runs/data --set training.epochs=3
@@ -36,15 +41,30 @@ def classifier_cmd(config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt 
         raise typer.BadParameter("--resume needs the run's folder: --set output.dir=runs/models/<name>")
     outcome = train_classifier(cfg, load_schema(schema), resume=resume)
     dev = outcome.metrics["dev"]
-    typer.echo(json.dumps({"model_dir": str(outcome.model_dir), "run_id": outcome.run_id,
-                           "registered_version": outcome.version, "tracking_uri": outcome.tracking_uri,
-                           "dev_micro_f1": round(dev["micro"]["f1"], 4), "dev_macro_f1": round(dev["macro"]["f1"], 4),
-                           "dev_per_label_f1": {k: round(v["f1"], 4) for k, v in dev["per_label"].items()}}, indent=1))
+    typer.echo(
+        json.dumps(
+            {
+                "model_dir": str(outcome.model_dir),
+                "run_id": outcome.run_id,
+                "registered_version": outcome.version,
+                "tracking_uri": outcome.tracking_uri,
+                "dev_micro_f1": round(dev["micro"]["f1"], 4),
+                "dev_macro_f1": round(dev["macro"]["f1"], 4),
+                "dev_per_label_f1": {k: round(v["f1"], 4) for k, v in dev["per_label"].items()},
+            },
+            indent=1,
+        )
+    )
 
 
 @app.command("ner")
-def ner_cmd(config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None, resume: ResumeOpt = False,
-            schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None) -> None:
+def ner_cmd(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    data: DataOpt = None,
+    resume: ResumeOpt = False,
+    schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None,
+) -> None:
     """Train the NER model (BIO tags from character spans) and register it as `candidate`.
 
     Example: frontwire train ner --data runs/data --set training.epochs=3
@@ -58,15 +78,28 @@ def ner_cmd(config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None,
         raise typer.BadParameter("--resume needs the run's folder: --set output.dir=runs/models/<name>")
     outcome = train_ner(cfg, load_schema(schema), resume=resume)
     dev = outcome.metrics["dev"]
-    typer.echo(json.dumps({"model_dir": str(outcome.model_dir), "run_id": outcome.run_id,
-                           "registered_version": outcome.version, "tracking_uri": outcome.tracking_uri,
-                           "dev_entity_f1": round(dev["micro"]["f1"], 4),
-                           "dev_per_type_f1": {k: round(v["f1"], 4) for k, v in dev["per_type"].items()}}, indent=1))
+    typer.echo(
+        json.dumps(
+            {
+                "model_dir": str(outcome.model_dir),
+                "run_id": outcome.run_id,
+                "registered_version": outcome.version,
+                "tracking_uri": outcome.tracking_uri,
+                "dev_entity_f1": round(dev["micro"]["f1"], 4),
+                "dev_per_type_f1": {k: round(v["f1"], 4) for k, v in dev["per_type"].items()},
+            },
+            indent=1,
+        )
+    )
 
 
 def run_cmd(
-    export: Annotated[Path | None, typer.Argument(help="Label Studio export (default: the shared export, else data/ sample).")] = None,
-    classifier_set: Annotated[list[str] | None, typer.Option("--classifier-set", help="Classifier config override.")] = None,
+    export: Annotated[
+        Path | None, typer.Argument(help="Label Studio export (default: the shared export, else data/ sample).")
+    ] = None,
+    classifier_set: Annotated[
+        list[str] | None, typer.Option("--classifier-set", help="Classifier config override.")
+    ] = None,
     ner_set: Annotated[list[str] | None, typer.Option("--ner-set", help="NER config override.")] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as candidate only.")] = False,
 ) -> None:
@@ -78,8 +111,10 @@ def run_cmd(
 
     summary = run_pipeline(export, tuple(classifier_set or ()), tuple(ner_set or ()), promote=not no_promote)
     typer.echo(json.dumps(summary, indent=1, default=str))
-    typer.echo(f"\nModels: {summary['classifier']['model_dir']}\n        {summary['ner']['model_dir']}\n"
-               f"MLflow: {summary['tracking_uri']}  (mlflow ui --backend-store-uri {summary['tracking_uri']})")
+    typer.echo(
+        f"\nModels: {summary['classifier']['model_dir']}\n        {summary['ner']['model_dir']}\n"
+        f"MLflow: {summary['tracking_uri']}  (mlflow ui --backend-store-uri {summary['tracking_uri']})"
+    )
 
 
 @app.command("benchmark")
@@ -88,8 +123,10 @@ def benchmark_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Cap per split (smoke runs).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Results JSON, merged per benchmark "
-                                                            "(default: runs/benchmarks/results.json).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Results JSON, merged per benchmark (default: runs/benchmarks/results.json)."),
+    ] = None,
 ) -> None:
     """Validate the trainers on a public benchmark: train, early-stop on dev, report test figures vs. anchors.
 
@@ -99,25 +136,41 @@ def benchmark_cmd(
     from frontwire.train.benchmarks import BENCHMARKS, BenchmarkDataMissing, run_benchmark
 
     if name not in BENCHMARKS:
-        raise typer.BadParameter(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}",
-                                 param_hint="NAME")
+        raise typer.BadParameter(
+            f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}", param_hint="NAME"
+        )
     try:
         result = run_benchmark(name, tuple(set_ or ()), limit, out, config)
     except BenchmarkDataMissing as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
-    typer.echo(json.dumps({"benchmark": name, **result["headline"], "anchors": result["anchors"],
-                           "skipped_lines": result["dataset"]["skipped_lines"], "seconds": result["seconds"],
-                           "run_id": result["run_id"], "results_file": result["results_file"]}, indent=1))
+    typer.echo(
+        json.dumps(
+            {
+                "benchmark": name,
+                **result["headline"],
+                "anchors": result["anchors"],
+                "skipped_lines": result["dataset"]["skipped_lines"],
+                "seconds": result["seconds"],
+                "run_id": result["run_id"],
+                "results_file": result["results_file"],
+            },
+            indent=1,
+        )
+    )
 
 
 def promote_cmd(
     kind: Annotated[str, typer.Argument(help="classifier | ner")],
-    version: Annotated[int | None, typer.Option(
-        "--version", min=1, help="Registered version to promote (default: the one with alias candidate).")] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", min=1, help="Registered version to promote (default: the one with alias candidate)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Promote even when it does not beat the champion.")] = False,
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow store (default: "
-                                                     "$MLFLOW_TRACKING_URI, else runs/mlflow.db).")] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)."),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Registered model (default: frontwire-<kind>).")] = None,
 ) -> None:
     """Move alias `champion` to the candidate only if it beats the champion on the same dev set (or --force).

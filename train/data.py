@@ -29,7 +29,8 @@ class SplitData:
 
     def describe(self) -> dict[str, object]:
         return {
-            "source": self.source, "fingerprint": self.fingerprint,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
             **{f"{name}_size": len(part) for name, part in self.parts().items()},
             **{f"{name}_fingerprint": fingerprint(part) for name, part in self.parts().items()},
         }

@@ -127,8 +127,16 @@ def fit(
     if settings.max_steps:
         total_steps = min(total_steps, settings.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
-    state = {"epoch": 0, "step": 0, "best_metric": -1.0, "best_epoch": 0, "stale": 0, "history": [], "seconds": 0.0,
-             "total_steps": total_steps}
+    state = {
+        "epoch": 0,
+        "step": 0,
+        "best_metric": -1.0,
+        "best_epoch": 0,
+        "stale": 0,
+        "history": [],
+        "seconds": 0.0,
+        "total_steps": total_steps,
+    }
 
     last = checkpoint_dir / CHECKPOINT_FILE
     if resume and last.is_file():
@@ -141,15 +149,26 @@ def fit(
             # More epochs or max_steps than the checkpointed run: its schedule had already decayed further, so this
             # continues on the new schedule but cannot equal an uninterrupted run of the new length. The optimizer
             # state carries the old schedule's learning rate: take the new schedule's for the next step instead.
-            log.warning("resuming with a different schedule length (%d steps, checkpoint %d): continuing on the "
-                        "new schedule from step %d", total_steps, state["total_steps"], scheduler.last_epoch)
-            for group, base_lr, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
-                                              strict=True):
+            log.warning(
+                "resuming with a different schedule length (%d steps, checkpoint %d): continuing on the "
+                "new schedule from step %d",
+                total_steps,
+                state["total_steps"],
+                scheduler.last_epoch,
+            )
+            for group, base_lr, factor in zip(
+                optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+            ):
                 group["lr"] = base_lr * factor(scheduler.last_epoch)
             scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
             state["total_steps"] = total_steps
-        log.info("resumed checkpoint=%s epoch=%d step=%d best=%.4f", last, state["epoch"], state["step"],
-                 state["best_metric"])
+        log.info(
+            "resumed checkpoint=%s epoch=%d step=%d best=%.4f",
+            last,
+            state["epoch"],
+            state["step"],
+            state["best_metric"],
+        )
     elif resume:
         log.warning("resume asked but no checkpoint at %s: starting fresh", last)
 
@@ -196,15 +215,35 @@ def fit(
         else:
             state["stale"] += 1
         state["epoch"] = epoch
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "state": state}, last)
-        log.info("epoch=%d loss=%.4f dev_metric=%.4f best=%.4f@%d seconds=%.1f", epoch, record["train_loss"],
-                 metric, state["best_metric"], state["best_epoch"], epoch_seconds)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": state,
+            },
+            last,
+        )
+        log.info(
+            "epoch=%d loss=%.4f dev_metric=%.4f best=%.4f@%d seconds=%.1f",
+            epoch,
+            record["train_loss"],
+            metric,
+            state["best_metric"],
+            state["best_epoch"],
+            epoch_seconds,
+        )
         if on_epoch is not None:
             on_epoch(epoch, record)
 
     if (checkpoint_dir / BEST_FILE).is_file():
         model.load_state_dict(torch.load(checkpoint_dir / BEST_FILE, map_location=device, weights_only=True))
     trained_examples = min(state["step"] * settings.batch_size, len(features) * len(state["history"]))
-    return FitResult(state["best_metric"], state["best_epoch"], state["history"], state["seconds"], state["step"],
-                     trained_examples / max(state["seconds"], 1e-9))
+    return FitResult(
+        state["best_metric"],
+        state["best_epoch"],
+        state["history"],
+        state["seconds"],
+        state["step"],
+        trained_examples / max(state["seconds"], 1e-9),
+    )

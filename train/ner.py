@@ -69,8 +69,9 @@ def window_tags(windows: Windows, window: int, record: Record, tag_index: dict[s
     return tags, misaligned
 
 
-def make_features(tokenizer, records: list[Record], tags: list[str], max_length: int, stride: int
-                  ) -> tuple[list[dict[str, Any]], int]:
+def make_features(
+    tokenizer, records: list[Record], tags: list[str], max_length: int, stride: int
+) -> tuple[list[dict[str, Any]], int]:
     windows = encode_windows(tokenizer, [r.text for r in records], max_length, stride)
     tag_index = {tag: i for i, tag in enumerate(tags)}
     features, misaligned = [], 0
@@ -89,8 +90,13 @@ def predicted_spans(model: EntityModel, records: list[Record]) -> list[list[tupl
     return [[(e["start"], e["end"], e["label"]) for e in ents] for ents in model.entities([r.text for r in records])]
 
 
-def train_ner(config: NerConfig, schema: LabelSchema, data: SplitData | None = None, resume: bool = False,
-              run_name: str | None = None) -> TrainOutcome:
+def train_ner(
+    config: NerConfig,
+    schema: LabelSchema,
+    data: SplitData | None = None,
+    resume: bool = False,
+    run_name: str | None = None,
+) -> TrainOutcome:
     from frontwire.train.card import write_model_card
     from frontwire.train.plots import confusion_matrix_plot
     from frontwire.train.tracking import log_config, log_model, log_splits, setup_tracking
@@ -102,48 +108,89 @@ def train_ner(config: NerConfig, schema: LabelSchema, data: SplitData | None = N
     base = resolve_base_model(config.model.base_model)
     tokenizer = load_tokenizer(base)
     features, misaligned = make_features(tokenizer, data.train, tags, config.model.max_length, config.model.stride)
-    log.info("data source=%s train=%d windows=%d misaligned_boundaries=%d", data.source, len(data.train),
-             len(features), misaligned)
+    log.info(
+        "data source=%s train=%d windows=%d misaligned_boundaries=%d",
+        data.source,
+        len(data.train),
+        len(features),
+        misaligned,
+    )
     model = AutoModelForTokenClassification.from_pretrained(
-        base, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)},
-        classifier_dropout=config.model.dropout)
+        base,
+        num_labels=len(tags),
+        id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)},
+        classifier_dropout=config.model.dropout,
+    )
     frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name = run_name or f"ner-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
-    meta = ModelMeta(kind="ner", name=name, schema=schema, labels=tags, max_length=config.model.max_length,
-                     stride=config.model.stride, base_model=config.model.base_model, dataset=data.describe(),
-                     train_config=config.model_dump(mode="json"))
+    meta = ModelMeta(
+        kind="ner",
+        name=name,
+        schema=schema,
+        labels=tags,
+        max_length=config.model.max_length,
+        stride=config.model.stride,
+        base_model=config.model.base_model,
+        dataset=data.describe(),
+        train_config=config.model_dump(mode="json"),
+    )
 
     def evaluate(current) -> tuple[float, dict[str, float]]:
         entity_model = EntityModel(meta, tokenizer, TorchForward(current, device))
-        scores = entity_metrics([r.text for r in data.dev], gold_spans(data.dev), predicted_spans(entity_model, data.dev))
-        return scores["micro"]["f1"], {"epoch_dev_entity_f1": scores["micro"]["f1"],
-                                       "epoch_dev_entity_macro_f1": scores["macro"]["f1"]}
+        scores = entity_metrics(
+            [r.text for r in data.dev], gold_spans(data.dev), predicted_spans(entity_model, data.dev)
+        )
+        return scores["micro"]["f1"], {
+            "epoch_dev_entity_f1": scores["micro"]["f1"],
+            "epoch_dev_entity_macro_f1": scores["macro"]["f1"],
+        }
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags({"frontwire.kind": "ner", "frontwire.schema": schema.tag})
         log_config(config.model_dump(mode="json"))
-        mlflow.log_params({"runtime.threads": threads, "runtime.device": str(device),
-                           "data.train_windows": len(features), "data.misaligned_boundaries": misaligned})
+        mlflow.log_params(
+            {
+                "runtime.threads": threads,
+                "runtime.device": str(device),
+                "data.train_windows": len(features),
+                "data.misaligned_boundaries": misaligned,
+            }
+        )
         log_splits(data.parts(), meta.dataset, "entities")
         settings = LoopSettings(**{k: getattr(config.training, k) for k in LoopSettings.__dataclass_fields__})
-        result = fit(model, features, settings, evaluate, output_dir / "checkpoints", pad_id=tokenizer.pad_token_id,
-                     label_pad=IGNORE, head_prefixes=("classifier.",), device=device, resume=resume,
-                     on_epoch=lambda epoch, rec: mlflow.log_metrics(
-                         {k: v for k, v in rec.items() if k != "epoch"}, step=epoch))
+        result = fit(
+            model,
+            features,
+            settings,
+            evaluate,
+            output_dir / "checkpoints",
+            pad_id=tokenizer.pad_token_id,
+            label_pad=IGNORE,
+            head_prefixes=("classifier.",),
+            device=device,
+            resume=resume,
+            on_epoch=lambda epoch, rec: mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=epoch),
+        )
 
         entity_model = EntityModel(meta, tokenizer, TorchForward(model, device))
         metrics: dict[str, Any] = {}
         dev_pred = predicted_spans(entity_model, data.dev)
         metrics["dev"] = entity_metrics([r.text for r in data.dev], gold_spans(data.dev), dev_pred)
         if data.test:
-            metrics["test"] = entity_metrics([r.text for r in data.test], gold_spans(data.test),
-                                             predicted_spans(entity_model, data.test))
-        metrics["training"] = {"best_epoch": result.best_epoch, "seconds": round(result.seconds, 1),
-                               "steps": result.steps, "examples_per_second": round(result.examples_per_second, 2)}
+            metrics["test"] = entity_metrics(
+                [r.text for r in data.test], gold_spans(data.test), predicted_spans(entity_model, data.test)
+            )
+        metrics["training"] = {
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 1),
+            "steps": result.steps,
+            "examples_per_second": round(result.examples_per_second, 2),
+        }
         meta.metrics = metrics
 
         model.cpu().save_pretrained(output_dir)
@@ -152,10 +199,17 @@ def train_ner(config: NerConfig, schema: LabelSchema, data: SplitData | None = N
         write_model_card(output_dir, meta)
         mlflow.log_metrics(flat_metrics(metrics))
         matrix, names = entity_confusion(gold_spans(data.dev), dev_pred, schema.entity_names)
-        mlflow.log_figure(confusion_matrix_plot(matrix, names, "dev entity types (same boundaries)"),
-                          "plots/dev_entity_confusion.png")
-        version = log_model(output_dir, "ner", [r.text for r in data.dev[:3]] or ["Example."],
-                            config.mlflow.registered_model if config.mlflow.register else None)
+        mlflow.log_figure(
+            confusion_matrix_plot(matrix, names, "dev entity types (same boundaries)"), "plots/dev_entity_confusion.png"
+        )
+        version = log_model(
+            output_dir,
+            "ner",
+            [r.text for r in data.dev[:3]] or ["Example."],
+            config.mlflow.registered_model if config.mlflow.register else None,
+        )
         run_id = run.info.run_id
-    log.info("ner done dir=%s run=%s version=%s dev_f1=%.4f", output_dir, run_id, version, metrics["dev"]["micro"]["f1"])
+    log.info(
+        "ner done dir=%s run=%s version=%s dev_f1=%.4f", output_dir, run_id, version, metrics["dev"]["micro"]["f1"]
+    )
     return TrainOutcome(output_dir, run_id, version, metrics, tracking_uri)

@@ -19,27 +19,42 @@ from frontwire.train.settings import load_classifier_config, load_ner_config
 log = logging.getLogger(__name__)
 
 
-def run_pipeline(export: Path | None = None, classifier_overrides: tuple[str, ...] = (),
-                 ner_overrides: tuple[str, ...] = (), promote: bool = True) -> dict[str, Any]:
+def run_pipeline(
+    export: Path | None = None,
+    classifier_overrides: tuple[str, ...] = (),
+    ner_overrides: tuple[str, ...] = (),
+    promote: bool = True,
+) -> dict[str, Any]:
     schema = load_schema()
     source = export or default_export()
     data_dir = default_data_dir()
     imported = import_tasks(read_export_file(source), data_dir, schema, load_labeling_config(), str(source))
     data = load_split_data(data_dir, schema)
-    summary: dict[str, Any] = {"data": {"source": str(source), "records_dir": str(data_dir),
-                                        **{k: imported.summary[k] for k in ("tasks", "records", "errors", "fingerprint")}}}
+    summary: dict[str, Any] = {
+        "data": {
+            "source": str(source),
+            "records_dir": str(data_dir),
+            **{k: imported.summary[k] for k in ("tasks", "records", "errors", "fingerprint")},
+        }
+    }
     outcomes = {
         "classifier": train_classifier(load_classifier_config(None, classifier_overrides), schema, data),
         "ner": train_ner(load_ner_config(None, ner_overrides), schema, data),
     }
     for kind, outcome in outcomes.items():
-        entry: dict[str, Any] = {"model_dir": str(outcome.model_dir), "run_id": outcome.run_id,
-                                 "registered_version": outcome.version, "dev_micro_f1": outcome.metrics["dev"]["micro"]["f1"],
-                                 "dev_macro_f1": outcome.metrics["dev"]["macro"]["f1"]}
+        entry: dict[str, Any] = {
+            "model_dir": str(outcome.model_dir),
+            "run_id": outcome.run_id,
+            "registered_version": outcome.version,
+            "dev_micro_f1": outcome.metrics["dev"]["micro"]["f1"],
+            "dev_macro_f1": outcome.metrics["dev"]["macro"]["f1"],
+        }
         if promote and outcome.version is not None:
             from frontwire.train.registry import promote as promote_version
 
-            entry["promotion"] = promote_version(kind, version=outcome.version, tracking_uri=outcome.tracking_uri).as_dict()
+            entry["promotion"] = promote_version(
+                kind, version=outcome.version, tracking_uri=outcome.tracking_uri
+            ).as_dict()
         summary[kind] = entry
         summary["tracking_uri"] = outcome.tracking_uri
     return summary

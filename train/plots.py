@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # headless: servers and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
 
 def pr_curves(y_true: np.ndarray, scores: np.ndarray, labels: Sequence[str], thresholds: dict[str, float]):

@@ -89,8 +89,14 @@ class _Comparison:
     champion_fingerprint: str | None
 
 
-def promote(kind: str, version: str | int | None = None, force: bool = False, tracking_uri: str | None = None,
-            registered_model: str | None = None, device: str = "auto") -> PromotionDecision:
+def promote(
+    kind: str,
+    version: str | int | None = None,
+    force: bool = False,
+    tracking_uri: str | None = None,
+    registered_model: str | None = None,
+    device: str = "auto",
+) -> PromotionDecision:
     """Decide, move `champion` when the candidate wins (or `force`), tag the version, return the decision."""
     if kind not in KINDS:
         raise PromotionError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -103,40 +109,61 @@ def promote(kind: str, version: str | int | None = None, force: bool = False, tr
 
     def decided(decision: str, reason: str, comparison: _Comparison | None, method: str) -> PromotionDecision:
         return PromotionDecision(
-            kind, name, str(candidate.version), str(champion.version) if champion else None, decision,
-            decision in (PROMOTED, FORCED), reason, method, metrics,
-            comparison.candidate if comparison else {}, comparison.champion if comparison else {},
+            kind,
+            name,
+            str(candidate.version),
+            str(champion.version) if champion else None,
+            decision,
+            decision in (PROMOTED, FORCED),
+            reason,
+            method,
+            metrics,
+            comparison.candidate if comparison else {},
+            comparison.champion if comparison else {},
             comparison.candidate_fingerprint if comparison else None,
-            comparison.champion_fingerprint if comparison else None)
+            comparison.champion_fingerprint if comparison else None,
+        )
 
     if champion is not None and str(champion.version) == str(candidate.version):
         outcome = decided(ALREADY, f"version {candidate.version} is already {CHAMPION}", None, "same-version")
         log.info("promotion model=%s version=%s decision=%s", name, candidate.version, outcome.decision)
         return outcome
     if champion is None:
-        outcome = decided(PROMOTED, f"no {CHAMPION} yet: version {candidate.version} becomes the first", None,
-                          "no-champion")
+        outcome = decided(
+            PROMOTED, f"no {CHAMPION} yet: version {candidate.version} becomes the first", None, "no-champion"
+        )
     else:
         try:
             comparison = compare(client, kind, candidate, champion, device)
         except PromotionError as err:
             if not force:
                 raise
-            outcome = decided(FORCED, f"forced; not compared with version {champion.version}: {err}", None,
-                              "not-compared")
+            outcome = decided(
+                FORCED, f"forced; not compared with version {champion.version}: {err}", None, "not-compared"
+            )
         else:
             outcome = _judge(kind, candidate, champion, comparison, force, decided)
     _record(client, outcome, champion)
-    log.info("promotion model=%s version=%s champion=%s decision=%s reason=%s", name, outcome.candidate_version,
-             outcome.champion_version, outcome.decision, outcome.reason)
+    log.info(
+        "promotion model=%s version=%s champion=%s decision=%s reason=%s",
+        name,
+        outcome.candidate_version,
+        outcome.champion_version,
+        outcome.decision,
+        outcome.reason,
+    )
     return outcome
 
 
-def _judge(kind: str, candidate: ModelVersion, champion: ModelVersion, comparison: _Comparison, force: bool,
-           decided) -> PromotionDecision:
-    where = ("logged metrics on the same dev set" if comparison.method == "logged"
-             else f"re-evaluated on version {candidate.version}'s dev set (dev fingerprints differ: "
-                  f"{comparison.candidate_fingerprint} vs {comparison.champion_fingerprint})")
+def _judge(
+    kind: str, candidate: ModelVersion, champion: ModelVersion, comparison: _Comparison, force: bool, decided
+) -> PromotionDecision:
+    where = (
+        "logged metrics on the same dev set"
+        if comparison.method == "logged"
+        else f"re-evaluated on version {candidate.version}'s dev set (dev fingerprints differ: "
+        f"{comparison.candidate_fingerprint} vs {comparison.champion_fingerprint})"
+    )
     verdict, deciding = "tie", COMPARED_METRICS[kind][0]
     for metric in COMPARED_METRICS[kind]:
         new, old = comparison.candidate[metric], comparison.champion[metric]
@@ -146,10 +173,16 @@ def _judge(kind: str, candidate: ModelVersion, champion: ModelVersion, compariso
     new, old = comparison.candidate[deciding], comparison.champion[deciding]
     figures = f"{deciding} {new:.4f} vs {old:.4f}"
     if verdict == "better":
-        return decided(PROMOTED, f"version {candidate.version} beats {CHAMPION} version {champion.version}: "
-                                 f"{figures} ({where})", comparison, comparison.method)
-    lost = (f"version {candidate.version} does not beat {CHAMPION} version {champion.version}: "
-            f"{'tie on ' + ', '.join(COMPARED_METRICS[kind]) + ': ' if verdict == 'tie' else ''}{figures} ({where})")
+        return decided(
+            PROMOTED,
+            f"version {candidate.version} beats {CHAMPION} version {champion.version}: {figures} ({where})",
+            comparison,
+            comparison.method,
+        )
+    lost = (
+        f"version {candidate.version} does not beat {CHAMPION} version {champion.version}: "
+        f"{'tie on ' + ', '.join(COMPARED_METRICS[kind]) + ': ' if verdict == 'tie' else ''}{figures} ({where})"
+    )
     if force:
         return decided(FORCED, f"forced; {lost}", comparison, comparison.method)
     return decided(REFUSED, lost, comparison, comparison.method)
@@ -162,8 +195,9 @@ def _candidate(client: MlflowClient, name: str, version: str | int | None) -> Mo
         return client.get_model_version_by_alias(name, CANDIDATE)
     except MlflowException as err:
         what = f"version {version}" if version is not None else f"version with alias {CANDIDATE!r}"
-        raise PromotionError(f"registered model {name!r} has no {what} in {client.tracking_uri}: "
-                             f"{err.message}") from err
+        raise PromotionError(
+            f"registered model {name!r} has no {what} in {client.tracking_uri}: {err.message}"
+        ) from err
 
 
 def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
@@ -176,8 +210,9 @@ def _champion(client: MlflowClient, name: str) -> ModelVersion | None:
     return client.get_model_version_by_alias(name, CHAMPION)
 
 
-def compare(client: MlflowClient, kind: str, candidate: ModelVersion, champion: ModelVersion,
-            device: str = "auto") -> _Comparison:
+def compare(
+    client: MlflowClient, kind: str, candidate: ModelVersion, champion: ModelVersion, device: str = "auto"
+) -> _Comparison:
     """Both versions' figures on one dev set: logged ones when the dev fingerprints match, else re-evaluated."""
     candidate_run, champion_run = _run(client, candidate), _run(client, champion)
     candidate_fp = candidate_run.data.params.get(DEV_FINGERPRINT_PARAM)
@@ -218,8 +253,9 @@ def _logged(client: MlflowClient, run: Run, metrics: tuple[str, ...]) -> dict[st
     return values
 
 
-def reevaluate(client: MlflowClient, kind: str, dev_run: Run, runs: list[Run], device: str = "auto"
-               ) -> list[dict[str, float]]:
+def reevaluate(
+    client: MlflowClient, kind: str, dev_run: Run, runs: list[Run], device: str = "auto"
+) -> list[dict[str, float]]:
     """Each run's model (its `model_dir/` artifacts) scored on `dev_run`'s dev split, as training scores."""
     from frontwire.modeling import META_FILE, ModelMeta
 
@@ -234,15 +270,18 @@ def reevaluate(client: MlflowClient, kind: str, dev_run: Run, runs: list[Run], d
                 local = None
                 log.debug("download failed run=%s: %s", run.info.run_id, err)
             if local is None or not (Path(local) / META_FILE).is_file():
-                raise PromotionError(f"run {run.info.run_id} has no {MODEL_DIR_ARTIFACT}/ artifacts (a frontwire "
-                                     "model dir) to re-evaluate")
+                raise PromotionError(
+                    f"run {run.info.run_id} has no {MODEL_DIR_ARTIFACT}/ artifacts (a frontwire "
+                    "model dir) to re-evaluate"
+                )
             model_dirs.append(Path(local))
         metas = [ModelMeta.load(d) for d in model_dirs]
         if {m.kind for m in metas} != {kind}:
             raise PromotionError(f"expected {kind} models, found {[m.kind for m in metas]}")
         if len({m.schema_.tag for m in metas}) > 1:
-            raise PromotionError(f"label schemas differ ({', '.join(m.schema_.tag for m in metas)}): the figures "
-                                 "would not be comparable")
+            raise PromotionError(
+                f"label schemas differ ({', '.join(m.schema_.tag for m in metas)}): the figures would not be comparable"
+            )
         dev = dev_records(dev_run, metas[0].schema_)
         return [_score(kind, model_dir, dev, device) for model_dir in model_dirs]
 
@@ -255,15 +294,19 @@ def dev_records(run: Run, schema) -> list:
     params, tags = run.data.params, run.data.tags
     source, expected = tags.get(SOURCE_TAG), params.get(DEV_FINGERPRINT_PARAM)
     if not source or not Path(source).exists():
-        raise PromotionError(f"run {run.info.run_id}: records source {source!r} (tag {SOURCE_TAG}) is not on this "
-                             "machine: cannot rebuild its dev set")
+        raise PromotionError(
+            f"run {run.info.run_id}: records source {source!r} (tag {SOURCE_TAG}) is not on this "
+            "machine: cannot rebuild its dev set"
+        )
     dev = load_split_data(source, schema).dev
     size = params.get(DEV_SIZE_PARAM)
     if size is not None and size.isdigit():  # a run trained with data.limit used the first `size` dev records
         dev = dev[: int(size)]
     if expected and fingerprint(dev) != expected:
-        raise PromotionError(f"run {run.info.run_id}: the dev split rebuilt from {source} has fingerprint "
-                             f"{fingerprint(dev)}, the run logged {expected}: the records changed since")
+        raise PromotionError(
+            f"run {run.info.run_id}: the dev split rebuilt from {source} has fingerprint "
+            f"{fingerprint(dev)}, the run logged {expected}: the records changed since"
+        )
     if not dev:
         raise PromotionError(f"run {run.info.run_id}: empty dev split in {source}")
     return dev
@@ -297,9 +340,12 @@ def _record(client: MlflowClient, outcome: PromotionDecision, champion: ModelVer
     if outcome.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
     tags = {
-        "decision": outcome.decision, "reason": outcome.reason, "method": outcome.method,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "method": outcome.method,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "champion_version": outcome.champion_version or "", "metric": outcome.metrics[0] if outcome.metrics else "",
+        "champion_version": outcome.champion_version or "",
+        "metric": outcome.metrics[0] if outcome.metrics else "",
         "candidate_value": "" if outcome.candidate_value is None else f"{outcome.candidate_value:.6f}",
         "champion_value": "" if outcome.champion_value is None else f"{outcome.champion_value:.6f}",
         "dev_fingerprint": outcome.dev_fingerprint or "",

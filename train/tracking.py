@@ -40,8 +40,11 @@ def setup_tracking(tracking_uri: str | None, experiment: str) -> str:
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
         if uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri:
-            root = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" if uri.startswith("sqlite:///") \
+            root = (
+                Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+                if uri.startswith("sqlite:///")
                 else default_artifact_root()
+            )
             location = (root / experiment).resolve().as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
@@ -59,15 +62,22 @@ def log_config(config: Mapping[str, Any]) -> None:
 def log_splits(parts: Mapping[str, list[Record]], description: Mapping[str, Any], label_field: str) -> None:
     """Each split as an MLflow dataset input (name carries the content fingerprint) plus summary params."""
     for name, records in parts.items():
-        frame = pd.DataFrame({
-            "id": [r.id for r in records], "text": [r.text for r in records],
-            label_field: [",".join(r.labels) if label_field == "labels" else len(r.entities) for r in records],
-        })
-        dataset = mlflow.data.from_pandas(frame, source=str(description.get("source", "")),
-                                          name=f"{name}-{description.get(f'{name}_fingerprint', '')}")
+        frame = pd.DataFrame(
+            {
+                "id": [r.id for r in records],
+                "text": [r.text for r in records],
+                label_field: [",".join(r.labels) if label_field == "labels" else len(r.entities) for r in records],
+            }
+        )
+        dataset = mlflow.data.from_pandas(
+            frame,
+            source=str(description.get("source", "")),
+            name=f"{name}-{description.get(f'{name}_fingerprint', '')}",
+        )
         mlflow.log_input(dataset, context=name)
-    mlflow.set_tags({"dataset.fingerprint": description.get("fingerprint"),
-                     "dataset.source": description.get("source")})
+    mlflow.set_tags(
+        {"dataset.fingerprint": description.get("fingerprint"), "dataset.source": description.get("source")}
+    )
     mlflow.log_params({f"data.{k}": v for k, v in description.items() if k != "source"})
 
 
@@ -94,8 +104,12 @@ def log_model(model_dir: Path, kind: str, example_texts: list[str], registered_m
     with _without_checkpoints(model_dir) as loggable:
         mlflow.log_artifacts(str(loggable), artifact_path="model_dir")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=FrontwireModel(), artifacts={kind: str(loggable)}, signature=signature,
-            input_example=example, pip_requirements=_requirements(),
+            name="model",
+            python_model=FrontwireModel(),
+            artifacts={kind: str(loggable)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
         )
     if not registered_model:
         return None
@@ -111,8 +125,12 @@ def _without_checkpoints(model_dir: Path) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix=".logging-", dir=model_dir.parent) as tmp:
         staged = Path(tmp) / model_dir.name
-        shutil.copytree(model_dir, staged, copy_function=_link_or_copy,
-                         ignore=lambda folder, names: [CHECKPOINT_DIR] if Path(folder) == model_dir else [])
+        shutil.copytree(
+            model_dir,
+            staged,
+            copy_function=_link_or_copy,
+            ignore=lambda folder, names: [CHECKPOINT_DIR] if Path(folder) == model_dir else [],
+        )
         yield staged
 
 
