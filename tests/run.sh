@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[serve,test]"
+.venv/bin/pip install -q -e ".[serve,test,spark]"
 # Label Studio pins its own SDK and pyarrow: it lives in its own venv and runs as a real server in tests.
 if [ ! -x .venv-ls/bin/label-studio ]; then
   "$PY" -m venv .venv-ls
@@ -16,6 +16,8 @@ fi
 # Headless Chromium renders the evaluation report in a test (Debian's package; the machine runs as root).
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 export FRONTWIRE_REQUIRE_CHROMIUM="${FRONTWIRE_REQUIRE_CHROMIUM:-1}"
+# The Spark test runs the batch job on local[2] (Java 17 is on the machine).
+export FRONTWIRE_REQUIRE_SPARK="${FRONTWIRE_REQUIRE_SPARK:-1}" SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$PWD/.venv/bin/python"
 export MLFLOW_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export FRONTWIRE_REQUIRE_LABEL_STUDIO="${FRONTWIRE_REQUIRE_LABEL_STUDIO:-1}"
 .venv/bin/ruff check .

@@ -1,0 +1,485 @@
+"""`frontwire labeling suggest`: the paragraphs worth annotating next, pushed with pre-annotations.
+
+archive → paragraphs (frontwire.documents, as `labeling push` reads them)
+        → drop paragraphs already annotated in the project and near-duplicates (syndicated copies) of each
+          other or of annotated tasks: normalised-text hash, then MinHash/LSH candidates verified by exact
+          word-3-shingle Jaccard ≥ 0.8
+        → the models (champion versions of the registry, else the newest; or model dirs) score each survivor
+        → informativeness: how close the topic scores sit to their per-label thresholds, blended with the NER
+          model's token margin (top-1 minus top-2 tag probability of the least certain word)
+        → the top N go to Label Studio in bulk (`push_tasks`: chunked, predictions at import time), each with a
+          prediction carrying `model_version` (registered name + version) and a score.
+
+Idempotent: `--top N` means "the N most informative unannotated paragraphs are in the project". Ranked
+paragraphs that are already tasks (same content hash) count as already there, so running the same command
+again imports nothing; after annotators label them (or the models change), a new run fills the queue anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+NER_WEIGHT = 0.3  # share of the NER token-margin uncertainty in the blended informativeness
+JACCARD = 0.8
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+# --------------------------------------------------------------------------------------------- informativeness
+def topic_uncertainty(scores: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Per paragraph, 1 − the normalised distance of the label nearest its decision threshold.
+
+    A score s against threshold t is |s − t| / (1 − t) above it and |s − t| / t below it, so 0 is "on the
+    threshold" and 1 is "as sure as the score can say"; a label tuned to t = 0.2 is as uncertain at 0.2 as an
+    untuned one at 0.5. Returns values in [0, 1]; 1 = some label sits exactly on its threshold.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be [paragraphs, labels], got shape {scores.shape}")
+    if scores.shape[0] == 0:
+        return np.zeros(0)
+    t = np.clip(np.asarray(thresholds, dtype=np.float64), 1e-6, 1 - 1e-6)[None, :]
+    distance = np.where(scores >= t, (scores - t) / (1 - t), (t - scores) / t)
+    return 1.0 - np.clip(distance, 0.0, 1.0).min(axis=1)
+
+
+def margin_uncertainty(margins: Sequence[float]) -> float:
+    """1 − the smallest top-1/top-2 probability margin over a paragraph's words (0 when it has none)."""
+    return float(1.0 - min(margins)) if len(margins) else 0.0
+
+
+def informativeness(topic: np.ndarray | None, ner: np.ndarray | None, ner_weight: float = NER_WEIGHT) -> np.ndarray:
+    """Blend of the two uncertainties; either alone when only one model is there."""
+    if topic is None and ner is None:
+        raise ValueError("informativeness needs topic and/or NER uncertainties")
+    if ner is None:
+        return np.asarray(topic, dtype=np.float64)
+    if topic is None:
+        return np.asarray(ner, dtype=np.float64)
+    return (1.0 - ner_weight) * np.asarray(topic, dtype=np.float64) + ner_weight * np.asarray(ner, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------- near-duplicates
+def normalise(text: str) -> str:
+    """Case-, accent-width-, punctuation- and whitespace-insensitive form of a paragraph."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def shingles(text: str, k: int = 3) -> set[str]:
+    """Word k-shingles of the normalised text (the whole text when it is shorter than k words)."""
+    words = normalise(text).split()
+    if len(words) < k:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+_PRIME = np.uint64(4294967291)  # largest prime < 2**32: a*h + b stays below 2**64
+
+
+class MinHasher:
+    """MinHash signatures over 32-bit shingle hashes with `num_perm` universal hash functions (numpy)."""
+
+    def __init__(self, num_perm: int = 64, seed: int = 1) -> None:
+        rng = np.random.default_rng(seed)
+        self.a = rng.integers(1, int(_PRIME), size=num_perm, dtype=np.uint64)
+        self.b = rng.integers(0, int(_PRIME), size=num_perm, dtype=np.uint64)
+        self.num_perm = num_perm
+
+    def signature(self, items: Iterable[str]) -> np.ndarray:
+        hashes = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in items), dtype=np.uint64)
+        if hashes.size == 0:
+            return np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
+        return ((hashes[:, None] * self.a[None, :] + self.b[None, :]) % _PRIME).min(axis=0)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:  # the smaller index stays the root: earlier texts represent their cluster
+            self.parent[max(a, b)] = min(a, b)
+
+
+def near_duplicate_clusters(
+    texts: Sequence[str], threshold: float = JACCARD, k: int = 3, num_perm: int = 64, bands: int = 16, seed: int = 1
+) -> list[int]:
+    """For each text, the index of its cluster's representative (the earliest member).
+
+    Identical normalised texts join directly; other pairs become candidates when their MinHash signatures
+    share a band (16 bands × 4 rows: a pair at Jaccard 0.8 is found with probability > 0.99) and join when
+    the exact shingle Jaccard is ≥ threshold.
+    """
+    n = len(texts)
+    union = _UnionFind(n)
+    by_norm: dict[str, int] = {}
+    unique: list[int] = []
+    for i, text in enumerate(texts):
+        key = hashlib.sha1(normalise(text).encode("utf-8")).hexdigest()
+        if key in by_norm:
+            union.union(by_norm[key], i)
+        else:
+            by_norm[key] = i
+            unique.append(i)
+    if num_perm % bands:
+        raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
+    rows = num_perm // bands
+    hasher = MinHasher(num_perm, seed)
+    sets = {i: shingles(texts[i], k) for i in unique}
+    buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
+    for i in unique:
+        if len(sets[i]) < 2:  # a text of < k+1 words: only its exact copies are duplicates
+            continue
+        signature = hasher.signature(sets[i])
+        for band in range(bands):
+            buckets[(band, signature[band * rows : (band + 1) * rows].tobytes())].append(i)
+    checked: set[tuple[int, int]] = set()
+    for members in buckets.values():
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                pair = (members[x], members[y])
+                if pair in checked:
+                    continue
+                checked.add(pair)
+                if jaccard(sets[pair[0]], sets[pair[1]]) >= threshold:
+                    union.union(*pair)
+    return [union.find(i) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------------------ the models
+class MarginRecorder:
+    """Wraps an NER forward pass: passes logits through and keeps each window's word-level tag margins.
+
+    Windows are recognised by their token ids, so this needs no knowledge of the predictor's batching; the
+    entity decoding itself stays the predictor's.
+    """
+
+    def __init__(self, forward, first_tokens: Mapping[tuple[int, ...], list[int]]) -> None:
+        self.forward = forward
+        self.first_tokens = first_tokens
+        self.margins: dict[tuple[int, ...], float] = {}
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        logits = self.forward(ids, mask)
+        for row in range(len(ids)):
+            length = int(mask[row].sum())
+            key = tuple(int(t) for t in ids[row, :length])
+            positions = self.first_tokens.get(key)
+            if not positions:
+                continue
+            window = logits[row, positions].astype(np.float64)
+            probs = np.exp(window - window.max(-1, keepdims=True))
+            probs /= probs.sum(-1, keepdims=True)
+            top2 = np.sort(probs, axis=-1)[:, -2:]
+            self.margins[key] = float((top2[:, 1] - top2[:, 0]).min())
+        return logits
+
+
+@dataclass
+class LoadedModels:
+    topics: Any | None  # frontwire.predictor.TopicModel
+    ner: Any | None  # frontwire.predictor.EntityModel
+    versions: dict[str, str] = field(default_factory=dict)  # kind -> "name:vN" (or the model dir's name)
+
+    @property
+    def model_version(self) -> str:
+        return "+".join(self.versions[k] for k in ("classifier", "ner") if k in self.versions)
+
+
+def load_models(
+    classifier: str | None = None,
+    ner: str | None = None,
+    alias: str = "champion",
+    tracking_uri: str | None = None,
+    device: str = "auto",
+) -> LoadedModels:
+    """Model dirs or `models:/…` URIs when given; else the registry's `alias` version (fallback: newest)."""
+    from frontwire.predictor import EntityModel, TopicModel
+    from frontwire.serve.registry import resolve_model
+    from frontwire.train.settings import load_classifier_config, load_ner_config
+
+    names = {
+        "classifier": load_classifier_config().mlflow.registered_model,
+        "ner": load_ner_config().mlflow.registered_model,
+    }
+    explicit = classifier is not None or ner is not None
+    loaded = LoadedModels(None, None)
+    for kind, source in (("classifier", classifier), ("ner", ner)):
+        if explicit and source is None:
+            continue
+        ref = resolve_model(source, kind, names[kind], alias=alias, tracking_uri=tracking_uri)
+        if ref is None:
+            log.warning("suggest_no_model kind=%s name=%s", kind, names[kind])
+            continue
+        model = (TopicModel if kind == "classifier" else EntityModel).load(ref.model_dir, device)
+        setattr(loaded, "topics" if kind == "classifier" else "ner", model)
+        loaded.versions[kind] = f"{ref.name}:v{ref.version}" if ref.version else ref.name
+        log.info("suggest_model kind=%s version=%s dir=%s", kind, loaded.versions[kind], ref.model_dir)
+    if loaded.topics is None and loaded.ner is None:
+        raise ValueError(
+            "no model to suggest with: train and register one (`frontwire run`), or pass --classifier/--ner model dirs"
+        )
+    return loaded
+
+
+@dataclass
+class Scored:
+    labels: list[list[str]]
+    label_scores: list[dict[str, float]]
+    entities: list[list[dict[str, Any]]]
+    topic: np.ndarray | None
+    ner: np.ndarray | None
+    informativeness: np.ndarray
+
+
+def score_paragraphs(
+    models: LoadedModels, texts: Sequence[str], batch_size: int = 32, ner_weight: float = NER_WEIGHT
+) -> Scored:
+    """One pass of each model over `texts`: predictions for the pre-annotations plus the uncertainties."""
+    from frontwire.predictor import EntityModel, encode_windows
+
+    n = len(texts)
+    labels: list[list[str]] = [[] for _ in range(n)]
+    label_scores: list[dict[str, float]] = [{} for _ in range(n)]
+    entities: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    topic = ner = None
+    if models.topics is not None and n:
+        tm = models.topics
+        scores = tm.scores(list(texts), batch_size)
+        thresholds = [tm.thresholds.get(label, 0.5) for label in tm.meta.labels]
+        topic = topic_uncertainty(scores, thresholds)
+        for i, row in enumerate(scores):
+            labels[i] = tm.decode(row)
+            label_scores[i] = {label: round(float(s), 4) for label, s in zip(tm.meta.labels, row, strict=True)}
+    if models.ner is not None and n:
+        em = models.ner
+        windows = encode_windows(em.tokenizer, list(texts), em.meta.max_length, em.meta.stride)
+        first_tokens: dict[tuple[int, ...], list[int]] = {}
+        for ids, word_ids in zip(windows.input_ids, windows.word_ids, strict=True):
+            seen, positions = set(), []
+            for position, word in enumerate(word_ids):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    positions.append(position)
+            first_tokens[tuple(ids)] = positions
+        recorder = MarginRecorder(em.forward, first_tokens)
+        entities = EntityModel(em.meta, em.tokenizer, recorder).entities(list(texts), batch_size)
+        per_text: list[list[float]] = [[] for _ in range(n)]
+        for ids, text_index in zip(windows.input_ids, windows.text_index, strict=True):
+            margin = recorder.margins.get(tuple(ids))
+            if margin is not None:
+                per_text[text_index].append(margin)
+        ner = np.array([margin_uncertainty(m) for m in per_text])
+    return Scored(labels, label_scores, entities, topic, ner, informativeness(topic, ner, ner_weight))
+
+
+# ------------------------------------------------------------------------------------------------- the command
+@dataclass
+class SuggestOutcome:
+    documents: int
+    paragraphs: int
+    unique: int
+    already_annotated: int
+    near_duplicates: int
+    near_annotated: int
+    scored: int
+    selected: list[dict[str, Any]]  # the top N, most informative first: paragraph_id, text, scores
+    model_version: str
+    push: Any | None = None  # PushOutcome
+
+    def as_dict(self) -> dict[str, Any]:
+        push = self.push
+        return {
+            "documents": self.documents,
+            "paragraphs": self.paragraphs,
+            "unique_paragraphs": self.unique,
+            "already_annotated": self.already_annotated,
+            "near_duplicates_dropped": self.near_duplicates,
+            "near_duplicates_of_annotated": self.near_annotated,
+            "scored": self.scored,
+            "selected": len(self.selected),
+            "model_version": self.model_version,
+            "informativeness": (
+                {"max": self.selected[0]["informativeness"], "min": self.selected[-1]["informativeness"]}
+                if self.selected
+                else None
+            ),
+            "project_id": push.project_id if push else None,
+            "imported": push.imported if push else 0,
+            "already_in_project": push.already_there if push else 0,
+        }
+
+
+def project_state(client, title: str, text_field: str = "text") -> tuple[dict[str, bool], dict[str, str]]:
+    """{content_hash: annotated?} and {content_hash: text} of the project's tasks ({} when it does not exist)."""
+    from frontwire.documents import content_hash
+    from frontwire.labeling.client import find_project
+
+    project = find_project(client, title)
+    if project is None:
+        return {}, {}
+    annotated: dict[str, bool] = {}
+    texts: dict[str, str] = {}
+    for task in client.tasks.list(project=project.id, fields="all"):
+        data = dict(task.data or {})
+        text = data.get(text_field) if isinstance(data.get(text_field), str) else None
+        key = data.get("content_hash") or (content_hash(text) if text else None)
+        if key is None:
+            continue
+        done = bool(getattr(task, "is_labeled", False)) or int(getattr(task, "total_annotations", 0) or 0) > 0
+        annotated[key] = annotated.get(key, False) or done
+        if text:
+            texts[key] = text
+    return annotated, texts
+
+
+def rank_candidates(
+    tasks: Sequence[dict[str, Any]],
+    annotated: Mapping[str, bool],
+    project_texts: Mapping[str, str],
+    threshold: float = JACCARD,
+    text_field: str = "text",
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The paragraph tasks worth scoring: unique by content, not annotated, not near-duplicates of each other
+    or of annotated tasks. A cluster keeps the member already in the project, else its first member."""
+    counts = {"unique": 0, "already_annotated": 0, "near_duplicates": 0, "near_annotated": 0}
+    unique: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        unique.setdefault(task["data"]["content_hash"], task)
+    counts["unique"] = len(unique)
+    pool = [t for key, t in unique.items() if not annotated.get(key)]
+    counts["already_annotated"] = len(unique) - len(pool)
+    done_texts = [text for key, text in project_texts.items() if annotated.get(key)]
+    texts = [*done_texts, *(t["data"][text_field] for t in pool)]
+    roots = near_duplicate_clusters(texts, threshold)
+    offset = len(done_texts)
+    by_root: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for i, task in enumerate(pool):
+        root = roots[offset + i]
+        if root < offset:  # clustered with an annotated task
+            counts["near_annotated"] += 1
+            continue
+        by_root[root].append(task)
+    kept = []
+    for members in by_root.values():
+        in_project = [m for m in members if m["data"]["content_hash"] in annotated]
+        kept.append((in_project or members)[0])
+        counts["near_duplicates"] += len(members) - 1
+    return kept, counts
+
+
+def suggest(
+    documents: Sequence[Any],
+    config: Any,
+    schema: Any,
+    models: LoadedModels,
+    top: int,
+    client=None,
+    project_title: str | None = None,
+    chunk_size: int = 500,
+    batch_size: int = 32,
+    ner_weight: float = NER_WEIGHT,
+    max_candidates: int | None = None,
+    seed: int = 13,
+    dry_run: bool = False,
+) -> SuggestOutcome:
+    from frontwire.labeling.ls_results import to_label_studio_result
+    from frontwire.labeling.push import paragraph_tasks, push_tasks
+
+    tasks = paragraph_tasks(documents, config)
+    annotated, project_texts = ({}, {}) if client is None else project_state(client, project_title, config.text_field)
+    pool, counts = rank_candidates(tasks, annotated, project_texts, text_field=config.text_field)
+    if max_candidates is not None and len(pool) > max_candidates:
+        rng = np.random.default_rng(seed)
+        keep = sorted(rng.choice(len(pool), size=max_candidates, replace=False).tolist())
+        pool = [pool[i] for i in keep]
+    texts = [t["data"][config.text_field] for t in pool]
+    log.info("suggest_scoring paragraphs=%d unique=%d pool=%d", len(tasks), counts["unique"], len(pool))
+    scored = score_paragraphs(models, texts, batch_size, ner_weight)
+    value = np.round(scored.informativeness, 6)
+    order = sorted(range(len(pool)), key=lambda i: (-value[i], pool[i]["data"]["paragraph_id"]))[:top]
+    model_version = models.model_version
+    selected, chosen_tasks, predictions = [], [], {}
+    for rank, i in enumerate(order, start=1):
+        task, text = pool[i], texts[i]
+        pid = task["data"]["paragraph_id"]
+        extra = {"informativeness": round(float(value[i]), 4), "suggest_rank": rank}
+        if scored.topic is not None:
+            extra["topic_uncertainty"] = round(float(scored.topic[i]), 4)
+        if scored.ner is not None:
+            extra["ner_uncertainty"] = round(float(scored.ner[i]), 4)
+        chosen_tasks.append({**task, "data": {**task["data"], **extra}})
+        predictions[pid] = {
+            "model_version": model_version,
+            # the prediction's score is the model's confidence, so Label Studio's "prediction score" column,
+            # sorted ascending, lists the most informative tasks first
+            "score": round(1.0 - float(value[i]), 4),
+            "result": to_label_studio_result(
+                text,
+                scored.labels[i],
+                scored.entities[i],
+                topics_control=config.topics_control,
+                entities_control=config.entities_control,
+                to_name=config.text_field,
+                label_scores=scored.label_scores[i] or None,
+            ),
+        }
+        selected.append(
+            {
+                "paragraph_id": pid,
+                "text": text,
+                **extra,
+                "labels": scored.labels[i],
+                "scores": scored.label_scores[i],
+                "entities": scored.entities[i],
+            }
+        )
+    outcome = SuggestOutcome(
+        len(documents),
+        len(tasks),
+        counts["unique"],
+        counts["already_annotated"],
+        counts["near_duplicates"],
+        counts["near_annotated"],
+        len(pool),
+        selected,
+        model_version,
+    )
+    if not dry_run and client is not None and chosen_tasks:
+        outcome.push = push_tasks(client, chosen_tasks, schema, config, project_title, predictions, chunk_size)
+    return outcome
+
+
+def write_suggestions(path: Path, selected: Sequence[Mapping[str, Any]]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in selected:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

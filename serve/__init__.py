@@ -1,0 +1,1 @@
+"""Serving: the HTTP server and batch inference (`frontwire.serve.batch`)."""

@@ -1,0 +1,213 @@
+"""The FastAPI app: prediction, articles, health, readiness, metrics, model info and reload.
+
+Routes only check limits and shape responses; batching, model swaps and parsing guards live in their own
+modules (batcher.py, runtime.py, guards.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from lxml import etree
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from frontwire.paragraphs import html_to_text, split_text
+from frontwire.serve import schemas as s
+from frontwire.serve.batcher import Batcher, QueueFull
+from frontwire.serve.guards import (
+    Arrivals,
+    BodyLimit,
+    GuardedRoute,
+    Telemetry,
+    unexpected_error,
+    validation_error,
+)
+from frontwire.serve.metrics import ServeMetrics
+from frontwire.serve.registry import ModelSourceError
+from frontwire.serve.runtime import Bundle, Runtime, predict
+from frontwire.serve.settings import ServeConfig
+
+log = logging.getLogger(__name__)
+
+# Documents the bearer scheme in OpenAPI; enforcement happens in GuardedRoute before the body is parsed.
+bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token (auth.token_env).")
+ERRORS = {code: {"model": s.ErrorResponse} for code in (401, 413, 415, 422, 503)}
+router = APIRouter(route_class=GuardedRoute)
+api = APIRouter(route_class=GuardedRoute, dependencies=[Depends(bearer)], responses=ERRORS)
+
+
+def _state(request: Request) -> tuple[ServeConfig, Runtime, Batcher]:
+    state = request.app.state
+    return state.config, state.runtime, state.batcher
+
+
+def _tasks(wanted: list[str] | None, bundle: Bundle) -> tuple[str, ...]:
+    if wanted is None:
+        return bundle.tasks
+    missing = [task for task in wanted if task not in bundle.tasks]
+    if missing:
+        raise HTTPException(422, f"tasks {missing} are not served here; loaded: {list(bundle.tasks)}")
+    return tuple(dict.fromkeys(wanted))
+
+
+async def _run(request: Request, texts: list[str], wanted: list[str] | None) -> tuple[list[dict[str, Any]], Bundle]:
+    _, runtime, batcher = _state(request)
+    if not runtime.ready:
+        raise HTTPException(503, "models are still warming up", headers={"Retry-After": "2"})
+    tasks = _tasks(wanted, runtime.bundle)
+    request.app.state.arrivals.left(request.scope)
+    try:
+        predictions, bundle = await batcher.submit(texts, tasks)
+    except QueueFull as err:
+        raise HTTPException(503, f"server busy: {err}", headers={"Retry-After": "1"}) from err
+    request.app.state.metrics.texts.labels(request.url.path).inc(len(texts))
+    return predictions, bundle
+
+
+def _models(bundle: Bundle, tasks: list[str] | None) -> dict[str, Any]:
+    return {kind: value for kind, value in bundle.models().items() if tasks is None or kind in tasks}
+
+
+@router.get("/healthz", tags=["ops"], summary="Liveness: the process answers.")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"], summary="Readiness: models loaded and warmed.",
+            responses={503: {"model": s.ErrorResponse}})
+async def readyz(request: Request) -> JSONResponse:
+    _, runtime, _ = _state(request)
+    if not runtime.ready:
+        return JSONResponse({"status": "warming", "detail": "models are still warming up"}, status_code=503)
+    return JSONResponse({"status": "ready", "reloading": runtime.reloading, "models": runtime.bundle.models()})
+
+
+@router.get("/metrics", tags=["ops"], summary="Prometheus metrics.", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@api.get("/v1/models", tags=["models"], summary="Loaded models: versions, label schema, thresholds.")
+async def models(request: Request) -> dict[str, Any]:
+    _, runtime, _ = _state(request)
+    bundle = runtime.bundle
+    described: dict[str, Any] = {}
+    for kind, info in bundle.models().items():
+        model = bundle.predictor.topics if kind == "classifier" else bundle.predictor.ner
+        meta = model.meta
+        described[kind] = {**info, "kind": meta.kind, "trained_name": meta.name, "labels": meta.labels,
+                           "schema": {"name": meta.schema_.name, "version": meta.schema_.version},
+                           "max_length": meta.max_length, "stride": meta.stride, "created_at": meta.created_at}
+        if kind == "classifier":
+            described[kind].update(thresholds=model.thresholds, exclusive=meta.schema_.exclusive_topics)
+        else:
+            described[kind]["entity_types"] = meta.schema_.entity_names
+    return {"models": described, "loaded_at": bundle.loaded_at}
+
+
+# Responses are built as plain dicts and sent as they are: the response models document them in OpenAPI, and
+# re-validating every prediction on the way out would cost as much as decoding it.
+@api.post("/v1/predict", tags=["predict"], responses={200: {"model": s.PredictResponse}},
+          summary="Topic labels and entities for paragraphs, one prediction per text, in order.")
+async def predict_texts(request: Request, body: Annotated[s.PredictRequest, Body(openapi_examples={
+        "both models": {"value": {"texts": s.EXAMPLE_TEXTS}},
+        "entities only": {"value": {"texts": s.EXAMPLE_TEXTS[:1], "tasks": ["ner"]}}})]) -> JSONResponse:
+    limits = request.app.state.config.limits
+    if len(body.texts) > limits.max_texts:
+        raise HTTPException(413, f"texts holds {len(body.texts)} items; max_texts={limits.max_texts}")
+    for index, text in enumerate(body.texts):
+        if len(text) > limits.max_chars:
+            raise HTTPException(413, f"texts[{index}] has {len(text)} characters; max_chars={limits.max_chars}")
+    predictions, bundle = await _run(request, body.texts, body.tasks)
+    return JSONResponse({"predictions": predictions, "models": _models(bundle, body.tasks)})
+
+
+@api.post("/v1/articles", tags=["predict"], responses={200: {"model": s.ArticleResponse}},
+          summary="An article (text or HTML) split into paragraphs, each with its offsets and predictions.")
+async def predict_article(request: Request, body: s.ArticleRequest) -> JSONResponse:
+    limits = request.app.state.config.limits
+    raw = body.text if body.text is not None else body.html or ""
+    if len(raw) > limits.max_article_chars:
+        raise HTTPException(413, f"article has {len(raw)} characters; max_article_chars={limits.max_article_chars}")
+    text = raw
+    if body.html is not None:
+        try:  # off the event loop: a big page takes tens of milliseconds to parse
+            text = await asyncio.to_thread(html_to_text, body.html)
+        except (ValueError, RecursionError, etree.LxmlError) as err:
+            raise HTTPException(422, f"html could not be parsed: {type(err).__name__}") from err
+    paragraphs = split_text(text)
+    if not paragraphs:
+        raise HTTPException(422, "the article holds no text paragraphs")
+    if len(paragraphs) > limits.max_paragraphs:
+        raise HTTPException(413, f"article has {len(paragraphs)} paragraphs; max_paragraphs={limits.max_paragraphs}")
+    predictions, bundle = await _run(request, [p.text for p in paragraphs], body.tasks)
+    answer: dict[str, Any] = {"id": body.id, "models": _models(bundle, body.tasks)}
+    if body.html is not None:
+        answer["text"] = text
+    answer["paragraphs"] = [{"index": p.index, "start": p.start, "end": p.end, "text": p.text, **prediction}
+                            for p, prediction in zip(paragraphs, predictions, strict=True)]
+    return JSONResponse(answer)
+
+
+@api.post("/admin/reload", tags=["admin"], response_model=s.ReloadResponse,
+          summary="Load models again (new alias target or given sources) and swap them in atomically.")
+async def reload(request: Request, body: s.ReloadRequest | None = None) -> dict[str, Any]:
+    _, runtime, _ = _state(request)
+    if request.app.state.token is None:
+        raise HTTPException(403, "reload needs a bearer token configured (auth.token_env)")
+    if runtime.reloading:
+        raise HTTPException(409, "a reload is already running")
+    try:
+        bundle, changed = await runtime.reload(body.classifier if body else None, body.ner if body else None)
+    except ModelSourceError as err:
+        raise HTTPException(422, str(err)) from err
+    return {"changed": changed, "models": bundle.models()}
+
+
+def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) -> FastAPI:
+    metrics = ServeMetrics()
+    arrivals = Arrivals()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(config.models, bundle, metrics, config.batching.forward_size(config.models.backend))
+        batcher = Batcher(predict, lambda: runtime.bundle, metrics, config.batching.enabled,
+                          config.batching.max_batch_size, config.batching.max_wait_ms, config.batching.max_queue,
+                          arriving=lambda: arrivals.count)
+        app.state.runtime, app.state.batcher = runtime, batcher
+        batcher.start()
+        background = [asyncio.create_task(runtime.warm_up(), name="warm-up")]
+        if config.models.watch_interval_s > 0:
+            background.append(asyncio.create_task(runtime.watch(config.models.watch_interval_s), name="watch"))
+        try:
+            yield
+        finally:
+            # uvicorn has already waited for open requests; whatever is still queued is finished here.
+            for task in background:
+                task.cancel()
+            await batcher.stop()
+            log.info("server_stopped")
+
+    app = FastAPI(title="frontwire", version="1", lifespan=lifespan, strict_content_type=False,
+                  description="Topic labels and named entities for war-news paragraphs.")
+    app.state.config, app.state.metrics, app.state.token, app.state.arrivals = config, metrics, token, arrivals
+    app.include_router(router)
+    app.include_router(api)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)
+    if config.cors.allow_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=config.cors.allow_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"])
+    app.add_middleware(BodyLimit, limit=config.limits.max_body_bytes)
+    app.add_middleware(Telemetry, metrics=metrics, arrivals=arrivals, log_requests=config.server.log_requests)
+    return app

@@ -1,0 +1,83 @@
+"""Telling input formats apart: compression by magic bytes, the inner format by extension, else by content."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+from pathlib import Path
+from typing import IO
+
+DOCUMENT_SUFFIXES = (".txt", ".html", ".htm", ".json")
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, lzma.LZMAError)
+    try:
+        import zstandard
+    except ImportError:  # zstd input then fails at open, with its own message
+        return errors
+    return (*errors, zstandard.ZstdError)
+
+
+# what a truncated or corrupt compressed stream raises, whichever codec reads it
+STREAM_ERRORS = _stream_errors()
+COMPRESSION_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+COMPRESSION_SUFFIX = {".gz": "gzip", ".tgz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
+
+def compression_of(head: bytes, name: str) -> str | None:
+    for magic, kind in COMPRESSION_MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None if head else COMPRESSION_SUFFIX.get(Path(name).suffix.lower())
+
+
+def decompress(stream: IO[bytes], kind: str | None) -> IO[bytes]:
+    """A streaming, buffered reader of the decompressed bytes (peek() works on every kind)."""
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    if kind == "bz2":
+        return bz2.BZ2File(stream, "rb")
+    if kind == "xz":
+        return lzma.LZMAFile(stream, "rb")
+    if kind == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=2**20)  # type: ignore[arg-type]
+    return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+
+
+def inner_name(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(".tgz"):
+        return lower[:-4] + ".tar"
+    suffix = Path(lower).suffix
+    return lower[: -len(suffix)] if suffix in COMPRESSION_SUFFIX else lower
+
+
+def sniff_format(name: str, head: bytes) -> str:
+    """The inner format of a (decompressed) stream: extension when it names one, else its first bytes."""
+    for suffixes, kind in (((".jsonl", ".ndjson"), "jsonl"), ((".csv",), "csv"), ((".tar",), "tar"),
+                           ((".warc", ".arc"), "warc"), ((".parquet",), "parquet"), ((".zip",), "zip")):
+        if name.endswith(suffixes):
+            return kind
+    if name.endswith(DOCUMENT_SUFFIXES):
+        return "document"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if looks_like_tar(head):
+        return "tar"
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.lstrip().startswith(b"{"):
+        return "jsonl"
+    return "document"
+
+
+
+def looks_like_tar(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"

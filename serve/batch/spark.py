@@ -1,0 +1,179 @@
+"""The batch job on Apache Spark, for archives that outgrow one machine. Same rows as `frontwire predict`.
+
+Usage (the module is its own spark-submit script; every executor needs frontwire installed, e.g. the
+same venv, or a packed env passed with `--archives`):
+
+    export PYSPARK_PYTHON=$PWD/.venv/bin/python SPARK_LOCAL_IP=127.0.0.1   # local runs
+    JOB=$(.venv/bin/python -c 'import frontwire.serve.batch.spark as m; print(m.__file__)')
+    spark-submit --master local[2] "$JOB" archive.jsonl.gz --output predictions.parquet \\
+        [--classifier DIR|models:/NAME@ALIAS|none] [--ner ...] [--set runtime.chunk_size=256]
+
+    # or without spark-submit (starts its own session):  python -m frontwire.serve.batch.spark ... --master local[2]
+
+Inputs are JSONL (gzip/bz2 through Hadoop's codecs) or Parquet files; OUTPUT is a Parquet folder and
+OUTPUT.errors a JSON folder with one row per unreadable record. Models resolve exactly as locally (the
+registry's `champion`, else newest); on a cluster the model folders are shipped to executors with
+`SparkContext.addFile`. Line parsing, paragraph splitting, the predictor and the row layout are the local
+engine's own functions, so both engines produce the same rows; the model runs in `mapInArrow`, the Arrow
+form of a pandas UDF, because the rows' nested columns (labels, scores, entities) then keep the local
+engine's exact Arrow schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from frontwire.serve.batch import shards
+from frontwire.serve.batch.engine import Chunk, Unit, build_rows, units_of
+from frontwire.serve.batch.models import ResolvedModel, resolve_models
+from frontwire.serve.batch.runners import PredictorSpec, release_memory
+from frontwire.serve.batch.settings import PredictConfig, load_predict_config
+from frontwire.serve.batch.sources import ReadOptions, parse_json_line
+from frontwire.serve.batch.tables import tabular_doc
+
+PARAGRAPH_FIELDS = ("doc_id", "source", "paragraph_index", "start", "end", "text")
+ERROR_FIELDS = ("path", "line", "member", "reason")
+
+
+def spark_type(arrow_type: pa.DataType):
+    """The Spark SQL type of an Arrow type used in the row schema."""
+    from pyspark.sql import types as T
+
+    if pa.types.is_struct(arrow_type):
+        return T.StructType([T.StructField(f.name, spark_type(f.type)) for f in arrow_type])
+    if pa.types.is_list(arrow_type):
+        return T.ArrayType(spark_type(arrow_type.value_type))
+    simple = {pa.string(): T.StringType(), pa.int32(): T.IntegerType(), pa.int64(): T.LongType(),
+              pa.float64(): T.DoubleType()}
+    return simple[arrow_type]
+
+
+def _items(path: str, options: ReadOptions, spark) -> Any:
+    """(line or row number, record) pairs of one input file as an RDD of SourceDoc/SourceError."""
+    if path.lower().endswith((".parquet", ".pq")):
+        columns = [c for c in (options.id_field, options.text_field) if c in spark.read.parquet(path).columns]
+        rows = spark.read.parquet(path).select(*columns).rdd.zipWithIndex()
+        return rows.map(lambda pair: tabular_doc(pair[0].asDict().get(options.id_field),
+                                                  pair[0].asDict().get(options.text_field), path, pair[1] + 1, "row"))
+    lines = spark.sparkContext.textFile(path).zipWithIndex()  # index = line number - 1, blank lines included
+    return lines.filter(lambda pair: pair[0].strip()).map(lambda pair: parse_json_line(pair[0], pair[1] + 1, path,
+                                                                                        options))
+
+
+def _model_dir(directory: str, shipped: bool) -> Path:
+    if not shipped:
+        return Path(directory)
+    from pyspark import SparkFiles
+
+    return Path(SparkFiles.get(Path(directory).name))
+
+
+_PREDICTORS: dict[PredictorSpec, Any] = {}
+
+
+def _predict_batches(batches: Iterator[pa.RecordBatch], spec: PredictorSpec, ship: bool, versions: dict[str, str],
+                     schema: pa.Schema, include_text: bool, chunk_size: int) -> Iterator[pa.RecordBatch]:
+    """Runs on executors: the local engine's predictor and row builder over Arrow batches of paragraphs."""
+    if spec not in _PREDICTORS:  # Python workers are reused across tasks: load the models once per worker
+        from frontwire.modeling import set_threads
+
+        set_threads(int(os.environ.get("FRONTWIRE_SPARK_THREADS", "1")))  # Spark already runs a task per core
+        local = PredictorSpec(_model_dir(spec.classifier_dir, ship) if spec.classifier_dir else None,
+                              _model_dir(spec.ner_dir, ship) if spec.ner_dir else None,
+                              spec.device, spec.batch_size, spec.backend)
+        _PREDICTORS[spec] = local.build()
+    predictor = _PREDICTORS[spec]
+    for batch in batches:
+        for offset in range(0, batch.num_rows, chunk_size):
+            part = batch.slice(offset, chunk_size).to_pylist()
+            chunk = Chunk(0, [Unit(r["doc_id"], r["source"], r["paragraph_index"], r["start"], r["end"], r["text"])
+                              for r in part])
+            predictions = predictor.predict([u.text for u in chunk.paragraphs], tasks=spec.tasks)
+            release_memory()
+            yield pa.RecordBatch.from_pylist(build_rows(chunk, predictions, versions, include_text), schema=schema)
+
+
+def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
+              models: tuple[ResolvedModel | None, ResolvedModel | None] | None = None) -> dict[str, int]:
+    classifier, ner = models if models is not None else resolve_models(cfg.models)
+    versions = {m.kind: m.version for m in (classifier, ner) if m is not None}
+    options = ReadOptions(**cfg.input.model_dump())
+    context = spark.sparkContext
+    ship = not context.master.startswith("local")  # a local master's executors already see this disk
+    for model in (classifier, ner):
+        if model is not None and ship:
+            context.addFile(str(model.directory), recursive=True)
+    spec = PredictorSpec(str(classifier.directory) if classifier else None, str(ner.directory) if ner else None,
+                         cfg.runtime.device, cfg.runtime.batch_size, cfg.runtime.backend)
+    topic_labels = None
+    if classifier is not None:
+        from frontwire.modeling import ModelMeta
+
+        topic_labels = ModelMeta.load(classifier.directory).labels
+    schema = shards.row_schema(topic_labels, ner is not None, cfg.output.include_text)
+    include_text, chunk_size = cfg.output.include_text, cfg.runtime.chunk_size
+
+    items = context.union([_items(path, options, spark) for path in inputs])
+    units = items.mapPartitions(lambda part: units_of(iter(part))).persist()
+    paragraphs = units.filter(lambda u: isinstance(u, Unit)).map(lambda u: tuple(getattr(u, f) for f in
+                                                                                ("doc_id", "source", "index",
+                                                                                 "start", "end", "text")))
+    frame = spark.createDataFrame(paragraphs, "doc_id string, source string, paragraph_index int, start long, "
+                                              "end long, text string")
+
+    predict = functools.partial(_predict_batches, spec=spec, ship=ship, versions=versions, schema=schema,
+                                include_text=include_text, chunk_size=chunk_size)
+    spark_schema = spark_type(pa.struct(list(schema)))
+    frame.mapInArrow(predict, spark_schema).write.mode("overwrite").parquet(output)
+    errors = units.filter(lambda u: not isinstance(u, Unit)).map(lambda e: tuple(e[f] for f in ERROR_FIELDS))
+    spark.createDataFrame(errors, "path string, line long, member string, reason string") \
+        .coalesce(1).write.mode("overwrite").option("ignoreNullFields", "false").json(output.rstrip("/") + ".errors")
+    written = spark.read.parquet(output)
+    counts = {"documents": written.filter("paragraph_index = 0").count(), "paragraphs": written.count(),
+              "errors": spark.read.json(output.rstrip("/") + ".errors").count() if errors.count() else 0}
+    units.unpersist()
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="frontwire batch inference on Spark")
+    parser.add_argument("inputs", nargs="+", help="JSONL(.gz/.bz2) or Parquet files")
+    parser.add_argument("--output", required=True, help="Parquet output folder")
+    parser.add_argument("--classifier")
+    parser.add_argument("--ner")
+    parser.add_argument("--text-field")
+    parser.add_argument("--config")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--master", help="only when run without spark-submit, e.g. local[2]")
+    args = parser.parse_args(argv)
+    flags = {"models.classifier": args.classifier, "models.ner": args.ner, "input.text_field": args.text_field}
+    cfg = load_predict_config(args.config, [*args.overrides, *(f"{k}={json.dumps(v)}" for k, v in flags.items()
+                                                                if v is not None)])
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("frontwire-predict")
+    if args.master:
+        builder = builder.master(args.master)
+    spark = builder.getOrCreate()
+    try:
+        print(json.dumps(run_spark(spark, args.inputs, args.output, cfg), indent=1))
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    # through the importable module, so that executors unpickle its functions by reference and keep their
+    # per-worker predictor cache (a function of `__main__` would be shipped by value, cache and all)
+    from frontwire.serve.batch.spark import main as module_main
+
+    module_main()

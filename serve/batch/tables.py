@@ -1,0 +1,60 @@
+"""Documents from tables: CSV (streamed) and Parquet (read in record batches), one document per row."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from frontwire.serve.batch.sources import Item, ReadOptions, SourceDoc, SourceError
+
+
+def read_csv(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[Item]:
+    csv.field_size_limit(options.max_record_bytes)
+    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    if reader.fieldnames is None or options.text_field not in reader.fieldnames:
+        yield SourceError(display, f"CSV has no {options.text_field!r} column (columns: {reader.fieldnames})", 1)
+        return
+    while True:
+        line_no = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            yield SourceError(display, f"bad CSV row: {err}", line_no)
+            continue
+        yield tabular_doc(row.get(options.id_field), row.get(options.text_field), display, line_no, "line")
+
+
+def read_parquet(raw: IO[bytes], display: str, options: ReadOptions) -> Iterator[Item]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(raw)
+    except (pa.ArrowException, OSError) as err:
+        yield SourceError(display, f"not a readable Parquet file: {err}")
+        return
+    names = parquet.schema_arrow.names
+    if options.text_field not in names:
+        yield SourceError(display, f"Parquet has no {options.text_field!r} column (columns: {names})")
+        return
+    columns = [options.text_field] + ([options.id_field] if options.id_field in names else [])
+    row = 0
+    for batch in parquet.iter_batches(batch_size=512, columns=columns):
+        texts = batch.column(options.text_field).to_pylist()
+        ids = batch.column(options.id_field).to_pylist() if options.id_field in names else [None] * len(texts)
+        for doc_id, text in zip(ids, texts, strict=True):
+            row += 1
+            yield tabular_doc(doc_id, text, display, row, "row")
+
+
+def tabular_doc(doc_id: Any, text: Any, display: str, number: int, unit: str) -> Item:
+    if not isinstance(text, str):
+        return SourceError(display, f"{unit} {number} has no text (got {type(text).__name__})", number)
+    # a table without ids still gives every document a stable, unique id: its position
+    return SourceDoc(str(doc_id) if doc_id not in (None, "") else f"{Path(display).name}:{number}", text,
+                     display, number)

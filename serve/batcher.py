@@ -1,0 +1,153 @@
+"""Dynamic batching: concurrent requests gathered into one forward pass, run off the event loop.
+
+One collector task owns the queue. It waits for a first job, then for more until the batch holds
+`max_batch_size` texts or the first job has waited `max_wait`; the batch then runs on the single inference
+thread while the next one gathers. A job that arrives while a batch runs has waited past its deadline by
+the time that batch ends, so it leaves at once: no job waits longer than max_wait plus one batch, unless the
+queue itself is deeper than a batch (then `max_queue` bounds it and more requests get 503).
+
+With batching off, jobs run one at a time on the same thread: the honest "no batching" baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from frontwire.serve.metrics import ServeMetrics
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(RuntimeError):
+    """More texts waiting than `max_queue`: the caller answers 503 with Retry-After."""
+
+
+@dataclass
+class Job:
+    texts: Sequence[str]
+    tasks: tuple[str, ...]
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+# (model bundle, texts, tasks) -> predictions: the bundle is read once per batch, so a reload swapping it
+# mid-batch cannot mix models within one response.
+RunFn = Callable[[Any, Sequence[str], tuple[str, ...]], list[dict[str, Any]]]
+
+
+class Batcher:
+    def __init__(self, run: RunFn, current: Callable[[], Any], metrics: ServeMetrics, enabled: bool = True,
+                 max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 2048,
+                 arriving: Callable[[], int] = lambda: 1) -> None:
+        self.run, self.current, self.metrics, self.arriving = run, current, metrics, arriving
+        self.enabled, self.max_batch_size, self.max_queue = enabled, max_batch_size, max_queue
+        self.max_wait = max_wait_ms / 1000.0
+        self.queue: deque[Job] = deque()
+        self.queued_texts = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._collect(), name="batcher")
+
+    async def submit(self, texts: Sequence[str], tasks: tuple[str, ...]) -> tuple[list[dict[str, Any]], Any]:
+        """Predictions for `texts` plus the model bundle that made them."""
+        if self._stopping:
+            raise QueueFull("server is shutting down")
+        if self.queued_texts + len(texts) > self.max_queue:
+            raise QueueFull(f"{self.queued_texts} texts already queued (max_queue={self.max_queue})")
+        job = Job(texts, tasks, asyncio.get_running_loop().create_future())
+        self.queue.append(job)
+        self.queued_texts += len(texts)
+        self.metrics.queue_depth.set(self.queued_texts)
+        self._wakeup.set()
+        return await job.future
+
+    async def stop(self) -> None:
+        """Finish every queued job, then stop (graceful shutdown)."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        self.executor.shutdown(wait=True)
+
+    def _take(self) -> list[Job]:
+        jobs = [self.queue.popleft()]
+        if self.enabled:
+            size = len(jobs[0].texts)
+            while self.queue and size + len(self.queue[0].texts) <= self.max_batch_size:
+                size += len(self.queue[0].texts)
+                jobs.append(self.queue.popleft())
+        self.queued_texts -= sum(len(j.texts) for j in jobs)
+        self.metrics.queue_depth.set(self.queued_texts)
+        return jobs
+
+    async def _gather(self) -> None:
+        """Wait until the head job's deadline or a full batch, whichever comes first, but not at all while no
+        other request is on its way in (`arriving`): a lone client would pay max_wait for nothing."""
+        deadline = self.queue[0].enqueued + self.max_wait
+        while self.queued_texts < self.max_batch_size and not self._stopping and self.arriving() > 0:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.queue:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.enabled and self.max_wait > 0:
+                await self._gather()
+            jobs = self._take()
+            started = time.perf_counter()
+            for job in jobs:
+                self.metrics.queue_wait.observe(started - job.enqueued)
+            try:
+                outcome = await loop.run_in_executor(self.executor, self._run_batch, jobs)
+            except Exception as err:  # a model failure: every job of the batch gets it, the loop carries on
+                log.exception("batch_failed jobs=%d", len(jobs))
+                outcome = err
+            for job, result in zip(jobs, outcome if isinstance(outcome, list) else [outcome] * len(jobs),
+                                   strict=True):
+                if job.future.done():  # the client went away
+                    continue
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    def _run_batch(self, jobs: list[Job]) -> list[tuple[list[dict[str, Any]], Any]]:
+        """On the inference thread: one model call per distinct task set among the jobs."""
+        bundle = self.current()
+        results: list[Any] = [None] * len(jobs)
+        for tasks in dict.fromkeys(job.tasks for job in jobs):
+            members = [i for i, job in enumerate(jobs) if job.tasks == tasks]
+            texts = [text for i in members for text in jobs[i].texts]
+            started = time.perf_counter()
+            predictions = self.run(bundle, texts, tasks)
+            self.metrics.batch_size.observe(len(texts))
+            self.metrics.inference_seconds.observe(time.perf_counter() - started)
+            offset = 0
+            for i in members:
+                count = len(jobs[i].texts)
+                results[i] = (predictions[offset : offset + count], bundle)
+                offset += count
+        return results

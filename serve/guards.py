@@ -1,0 +1,201 @@
+"""Everything between the socket and a route: body size limit, JSON parsing, auth, error bodies, metrics.
+
+Bad input must never reach a code path that can answer 500, so the body is read, size-checked, decoded as
+strict UTF-8 and parsed here, before FastAPI sees it; every failure becomes a 4xx whose message names what
+was wrong. Errors never echo the input back (a 1 MB bad body must not come back as a 1 MB error).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from frontwire.serve.metrics import ServeMetrics
+
+log = logging.getLogger("frontwire.serve.http")
+
+PROTECTED_PREFIXES = ("/v1/", "/admin/")
+MAX_REPORTED_ERRORS = 20
+
+
+def error_body(status: int, detail: str, errors: list[dict[str, str]] | None = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    content: dict[str, Any] = {"detail": detail}
+    if errors:
+        content["errors"] = errors
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: reads the whole body (at most `limit` bytes) before the app runs, else answers 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = error_body(413, f"request body is larger than max_body_bytes={self.limit}")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await too_large(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away mid-body
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await too_large(scope, receive, send)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+ARRIVING = "frontwire.arriving"
+BATCHED_PATHS = ("/v1/predict", "/v1/articles")
+
+
+class Arrivals:
+    """Prediction requests received but not yet queued for the model (still reading or validating).
+
+    The batcher waits for company only while this is above zero; `left` is called once per request, by the
+    route when it queues its texts or by the middleware when the request ends without doing so.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def came(self, scope: Scope) -> None:
+        if scope["method"] == "POST" and scope["path"] in BATCHED_PATHS:
+            scope[ARRIVING] = True
+            self.count += 1
+
+    def left(self, scope: Scope) -> None:
+        if scope.pop(ARRIVING, False):
+            self.count -= 1
+
+
+class Telemetry:
+    """ASGI middleware: request counters, latency histogram, error counters and one log line per request."""
+
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics, arrivals: Arrivals, log_requests: bool = True) -> None:
+        self.app, self.metrics, self.arrivals, self.log_requests = app, metrics, arrivals, log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        # No response at all means the client left before its body arrived: nginx's 499, not a server fault.
+        status = 499
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.arrivals.came(scope)
+        try:
+            await self.app(scope, receive, record_status)
+        except BaseException:
+            status = 500
+            raise
+        finally:
+            self.arrivals.left(scope)
+            elapsed = time.perf_counter() - started
+            # The route template, not the raw path: raw paths would make one time series per scanner probe.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            if status >= 400:
+                self.metrics.errors.labels(route, str(status)).inc()
+            if self.log_requests:
+                log.info("request method=%s route=%s status=%d ms=%.1f", scope["method"], route, status,
+                         elapsed * 1000)
+
+
+def check_token(request: Request) -> None:
+    expected: str | None = request.app.state.token
+    if expected is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken does not reveal how many leading characters matched.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+class GuardedRoute(APIRoute):
+    """Auth first (before any parsing), then the body as strict UTF-8 JSON; failures are 401/415/422."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+        protected = self.path.startswith(PROTECTED_PREFIXES)
+
+        async def guarded(request: Request) -> Response:
+            if protected:
+                check_token(request)
+            if request.method in ("POST", "PUT", "PATCH"):
+                body = await request.body()
+                content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+                if body and content_type != "application/json" and not content_type.endswith("+json"):
+                    return error_body(415, f"content-type must be application/json, not {content_type!r}")
+                if body:
+                    try:
+                        parsed = json.loads(body.decode("utf-8"))
+                    except UnicodeDecodeError as err:
+                        return error_body(422, f"request body is not valid UTF-8 (byte {err.start})")
+                    except json.JSONDecodeError as err:
+                        return error_body(422, f"request body is not valid JSON: {err.msg} at character {err.pos}")
+                    except (ValueError, RecursionError) as err:  # too-deep nesting, over-long integers
+                        return error_body(422, f"request body is not acceptable JSON: {type(err).__name__}")
+                    # Starlette caches the parsed body here; FastAPI's own request.json() then reuses it.
+                    request._json = parsed
+            return await handler(request)
+
+        return guarded
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors()[:MAX_REPORTED_ERRORS]:
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        errors.append({"loc": _where(tuple(error.get("loc", ()))), "msg": message})
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" if not e["msg"].startswith(e["loc"]) else e["msg"]
+                       for e in errors[:5])
+    return error_body(422, detail or "invalid request", errors)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error path=%s", request.url.path)
+    return error_body(500, "internal error (logged on the server)")

@@ -1,0 +1,66 @@
+"""The Spark job on local[2] writes the same rows and errors as the local engine for the same input."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from frontwire.serve.batch.engine import run
+from frontwire.serve.batch.models import from_directory
+from frontwire.serve.batch.settings import load_predict_config
+
+#: CI sets this so that a missing pyspark fails the run instead of skipping the Spark test.
+REQUIRE_SPARK_ENV = "FRONTWIRE_REQUIRE_SPARK"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        if os.environ.get(REQUIRE_SPARK_ENV) == "1":
+            pytest.fail(f"{REQUIRE_SPARK_ENV}=1 but pyspark is not installed (pip install -e '.[spark]')")
+        pytest.skip("pyspark not installed (pip install -e '.[spark]')")
+    # executors must run this venv's python (with frontwire installed), bound to loopback
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (SparkSession.builder.master("local[2]").appName("frontwire-test")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    yield session
+    session.stop()
+
+
+def test_spark_output_equals_local_engine(spark, tiny_models, tmp_path: Path) -> None:
+    from frontwire.serve.batch.spark import run_spark
+
+    records = [{"id": f"d{i}", "text": f"Missiles hit Kharkiv ({i}).\n\nZelenskyy spoke in Kyiv.\n\nAd {i}"}
+               for i in range(6)]
+    lines = [json.dumps(r) for r in records[:3]] + ["{oops", "", json.dumps({"id": "x"})] + \
+        [json.dumps(r) for r in records[3:]] + [json.dumps({"id": "h", "html": "<p>Odesa</p><p>Footer</p>"})]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    models = (from_directory("classifier", tiny_models.classifier_dir), from_directory("ner", tiny_models.ner_dir))
+    cfg = load_predict_config()
+
+    local = run([source], tmp_path / "local.parquet", cfg, models=models, progress=False)
+    counts = run_spark(spark, [str(source)], str(tmp_path / "spark.parquet"), cfg, models=models)
+
+    assert counts == {"documents": local.documents, "paragraphs": local.paragraphs, "errors": local.errors} \
+        == {"documents": 7, "paragraphs": 20, "errors": 2}
+    local_table, spark_table = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "spark.parquet")
+    assert spark_table.schema == local_table.schema
+
+    def key(row: dict) -> tuple:
+        return row["doc_id"], row["paragraph_index"]
+
+    assert sorted(spark_table.to_pylist(), key=key) == sorted(local_table.to_pylist(), key=key)
+    spark_errors = [json.loads(line) for part in sorted((tmp_path / "spark.parquet.errors").glob("part-*.json"))
+                    for line in part.read_text(encoding="utf-8").splitlines()]
+    local_errors = [json.loads(line) for line in Path(local.errors_file).read_text(encoding="utf-8").splitlines()]
+    assert sorted(spark_errors, key=lambda e: e["line"]) == local_errors
+    assert [e["line"] for e in local_errors] == [4, 6]

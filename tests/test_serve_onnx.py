@@ -1,0 +1,70 @@
+"""The ONNX Runtime backend against torch on the tiny models: fp32 labels and entities identical, int8 sane."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frontwire.paths import sample_export
+from frontwire.predictor import BACKENDS, EntityModel, Predictor, TopicModel
+from frontwire.schema import load_schema
+from frontwire.serve.onnx_backend import OnnxForward, export_onnx
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    tasks = json.loads(sample_export().read_text(encoding="utf-8"))
+    # real paragraphs, plus the awkward ones: longer than one window, emoji, control characters, one word
+    return [t["data"]["text"] for t in tasks[:40]] + [
+        "Russia struck Odesa with Shahed drones. " * 40, "Kyiv 🚀 Lviv", "a\x00b\u200b\u202e c", "Zelenskyy"]
+
+
+def test_onnx_fp32_gives_the_torch_labels_and_entities(tiny_models, texts) -> None:
+    torch_topics = TopicModel.load(tiny_models.classifier_dir, "cpu")
+    onnx_topics = TopicModel.load(tiny_models.classifier_dir, "cpu", backend="onnx", threads=2)
+    assert isinstance(onnx_topics.forward, OnnxForward) and onnx_topics.forward.threads == 2
+    torch_scores, onnx_scores = torch_topics.scores(texts), onnx_topics.scores(texts)
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-4)
+    assert [torch_topics.decode(s) for s in torch_scores] == [onnx_topics.decode(s) for s in onnx_scores]
+
+    torch_entities = EntityModel.load(tiny_models.ner_dir, "cpu").entities(texts)
+    onnx_entities = EntityModel.load(tiny_models.ner_dir, "cpu", backend="onnx").entities(texts)
+    strip = [[(e["start"], e["end"], e["label"]) for e in spans] for spans in torch_entities]
+    assert strip == [[(e["start"], e["end"], e["label"]) for e in spans] for spans in onnx_entities]
+
+
+def test_onnx_int8_is_smaller_and_stays_close(tiny_models, texts) -> None:
+    fp32 = export_onnx(tiny_models.classifier_dir, "fp32")
+    int8 = export_onnx(tiny_models.classifier_dir, "int8")
+    assert int8.stat().st_size < 0.8 * fp32.stat().st_size
+    schema = load_schema()
+    reference = Predictor(tiny_models.classifier_dir, tiny_models.ner_dir, device="cpu").predict(texts)
+    quantized = Predictor(tiny_models.classifier_dir, tiny_models.ner_dir, backend="onnx-int8").predict(texts)
+    for want, got, text in zip(reference, quantized, texts, strict=True):
+        assert set(got["labels"]) <= set(schema.topic_names)
+        # the tiny model's scores sit near 0.5, so labels may flip; the scores themselves must stay close
+        assert max(abs(want["scores"][k] - got["scores"][k]) for k in want["scores"]) < 0.1
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in got["entities"])
+
+
+def test_export_is_cached_and_redone_when_the_weights_change(tiny_models, tmp_path: Path) -> None:
+    model_dir = tmp_path / "classifier"
+    shutil.copytree(tiny_models.classifier_dir, model_dir, ignore=shutil.ignore_patterns("checkpoints", "onnx"))
+    first = export_onnx(model_dir, "fp32")
+    assert first.parent == model_dir / "onnx"
+    stamp = first.stat().st_mtime_ns
+    assert export_onnx(model_dir, "fp32").stat().st_mtime_ns == stamp  # fresh cache: not exported again
+    weights = model_dir / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert export_onnx(model_dir, "fp32").stat().st_mtime_ns != stamp  # new weights: exported again
+
+
+def test_unknown_backend_is_refused(tiny_models) -> None:
+    assert BACKENDS == ("torch", "onnx", "onnx-int8")
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        TopicModel.load(tiny_models.classifier_dir, "cpu", backend="tensorrt")

@@ -1,0 +1,439 @@
+"""`frontwire retrain`: the latest annotations in, a better champion out (or a reasoned refusal).
+
+pull      the project's full export from a live Label Studio (`--url --project`) or an export file
+validate  `frontwire.labeling.importer.import_tasks`: records + error report into the stable records folder;
+          groups (articles) already in its splits.json keep their split, new ones are assigned
+train     classifier and NER (packaged configs; `--classifier-set` / `--ner-set` override keys), each
+          registered as a new version with alias `candidate`
+evaluate  the new candidate and the current champion on the FIXED test split, with the predictor and metrics
+          every stage uses, 95 % paragraph-bootstrap intervals and a paired interval of the difference
+          (frontwire.evaluate.bootstrap)
+promote   `frontwire.train.registry.promote`: `champion` moves only when the candidate beats it on dev (the
+          project's one promotion rule; the test split is reported, never selected on)
+summary   one screen: data added since the last import, test metrics before/after, decisions; the same as
+          JSON in the records folder's retrain/ history and in each candidate run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+log = logging.getLogger(__name__)
+
+KINDS = ("classifier", "ner")
+HEADLINE = {"classifier": ("macro_f1", "micro_f1"), "ner": ("micro_f1", "macro_f1")}
+SHOWN = {"macro_f1": "macro-F1", "micro_f1": "micro-F1", "micro_precision": "micro-P", "micro_recall": "micro-R"}
+
+
+# ------------------------------------------------------------------------------------------------ data delta
+def data_delta(
+    previous: list, current: list, previous_groups: dict[str, str], assignment: dict[str, str], group_by: str
+) -> dict[str, Any]:
+    """What this import changed: records added/removed/relabelled, and where new articles went."""
+    from frontwire.splits import SPLITS, group_key
+
+    before = {r.id: r for r in previous}
+    after = {r.id: r for r in current}
+
+    def labels_of(record) -> tuple:
+        return tuple(record.labels), tuple((s.start, s.end, s.label) for s in record.entities)
+
+    relabelled = sorted(i for i in before.keys() & after.keys() if labels_of(before[i]) != labels_of(after[i]))
+    new_groups = sorted({group_key(r, group_by) for r in current} - set(previous_groups))
+    added_records = [after[i] for i in sorted(after.keys() - before.keys())]
+    return {
+        "records_before": len(before),
+        "records_after": len(after),
+        "added": len(added_records),
+        "removed": len(before.keys() - after.keys()),
+        "relabelled": len(relabelled),
+        "added_by_split": {
+            s: sum(1 for r in added_records if assignment.get(group_key(r, group_by)) == s) for s in SPLITS
+        },
+        "new_groups": len(new_groups),
+        "new_groups_by_split": {s: sum(1 for g in new_groups if assignment.get(g) == s) for s in SPLITS},
+        "kept_groups": sum(1 for g, s in previous_groups.items() if assignment.get(g) == s),
+        "moved_groups": sum(1 for g, s in previous_groups.items() if g in assignment and assignment[g] != s),
+        "examples_added": [r.id for r in added_records[:5]],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+@dataclass
+class SideResult:
+    name: str
+    model_dir: Path
+    counts: Any  # frontwire.evaluate.bootstrap.Counts
+    metrics: dict[str, Any]
+
+
+def _evaluate_side(kind: str, name: str, model_dir: Path, records: list, batch_size: int, device: str):
+    import numpy as np
+
+    from frontwire.evaluate.bootstrap import Counts
+    from frontwire.predictor import EntityModel, TopicModel
+
+    texts = [r.text for r in records]
+    if kind == "classifier":
+        from frontwire.evaluate.topics import evaluate_topics, predict_topics
+
+        model = TopicModel.load(model_dir, device)
+        evaluation = evaluate_topics(records, predict_topics(model, model.meta.labels, texts, batch_size), top=0)
+        counts = Counts(
+            evaluation.tp, evaluation.fp, evaluation.fn, np.ones(len(model.meta.labels), dtype=bool), exact_match=True
+        )
+    else:
+        from frontwire.evaluate.entities import evaluate_entities, predict_entities
+
+        model = EntityModel.load(model_dir, device)
+        evaluation = evaluate_entities(
+            records, predict_entities(model, texts, batch_size), model.meta.schema_.entity_names, top=0
+        )
+        counts = Counts(evaluation.tp, evaluation.fp, evaluation.fn, evaluation.macro_columns)
+    return SideResult(name, model_dir, counts, evaluation.summary["metrics"]), model.meta.schema_.tag
+
+
+def compare_on_test(
+    kind: str,
+    candidate: tuple[str, Path],
+    champion: tuple[str, Path] | None,
+    records: list,
+    n_resamples: int = 1000,
+    seed: int = 13,
+    batch_size: int = 32,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Both models on the same test records; intervals and the paired candidate − champion difference."""
+    from frontwire.evaluate.bootstrap import CONFIDENCE, intervals, paired_difference, resample_weights
+
+    result: dict[str, Any] = {"paragraphs": len(records), "n_resamples": n_resamples, "confidence": CONFIDENCE}
+    if not records:
+        result["note"] = "empty test split: nothing to evaluate"
+        return result
+    weights = resample_weights(len(records), n_resamples, seed)
+    new, new_schema = _evaluate_side(kind, *candidate, records, batch_size, device)
+    result["candidate"] = {"model": new.name, "intervals": intervals(new.counts, weights)}
+    if champion is None:
+        result["champion"] = None
+        return result
+    old, old_schema = _evaluate_side(kind, *champion, records, batch_size, device)
+    result["champion"] = {"model": old.name, "intervals": intervals(old.counts, weights)}
+    if old_schema != new_schema:
+        result["note"] = f"label schemas differ ({old_schema} vs {new_schema}): no paired comparison"
+        return result
+    result["difference"] = paired_difference(old.counts, new.counts, weights)  # B − A = candidate − champion
+    return result
+
+
+def _champion(name: str, tracking_uri: str, download_dir: Path) -> tuple[str, Path] | None:
+    from frontwire.evaluate.models import ModelSpecError, resolve_model
+
+    try:
+        source = resolve_model(f"models:/{name}@champion", tracking_uri, download_dir)
+    except ModelSpecError as err:
+        log.info("retrain_no_champion name=%s (%s)", name, err)
+        return None
+    return f"{name} v{source.version} (champion)", source.model_dir
+
+
+# ---------------------------------------------------------------------------------------------------- retrain
+def pull_tasks(export: Path | None = None, url: str | None = None, project: int | None = None) -> tuple[list[Any], str]:
+    from frontwire.labeling.importer import read_export_file
+
+    if project is not None:
+        from frontwire.labeling.client import connect, export_tasks
+
+        return export_tasks(connect(url), project), f"label-studio project {project}"
+    if export is None:
+        raise ValueError("retrain needs annotations: --url/--project for a live project, or --export FILE")
+    return read_export_file(export), str(export)
+
+
+def retrain(
+    tasks: list[Any],
+    source: str,
+    data_dir: Path | None = None,
+    classifier_overrides: tuple[str, ...] = (),
+    ner_overrides: tuple[str, ...] = (),
+    tracking_uri: str | None = None,
+    limit: int | None = None,
+    promote: bool = True,
+    only_if_new: bool = False,
+    n_resamples: int = 1000,
+    seed: int = 13,
+    device: str = "auto",
+    kinds: tuple[str, ...] = KINDS,
+) -> dict[str, Any]:
+    import tempfile
+
+    import mlflow
+
+    from frontwire.labeling.importer import RECORDS_FILE, SPLITS_FILE, import_tasks
+    from frontwire.labeling.settings import load_labeling_config
+    from frontwire.paths import default_data_dir, default_tracking_uri
+    from frontwire.records import read_records
+    from frontwire.schema import load_schema
+    from frontwire.splits import load_assignment
+    from frontwire.train.data import load_split_data
+    from frontwire.train.settings import load_classifier_config, load_ner_config
+
+    started = datetime.now(UTC)
+    schema = load_schema()
+    labeling = load_labeling_config()
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    previous = read_records(data_dir / RECORDS_FILE) if (data_dir / RECORDS_FILE).is_file() else []
+    previous_groups = load_assignment(data_dir / SPLITS_FILE)
+
+    imported = import_tasks(tasks, data_dir, schema, labeling, source)
+    if not imported.result.records:
+        raise ValueError(f"{source}: no valid annotated record (see {data_dir / 'import_report.jsonl'})")
+    assignment = load_assignment(data_dir / SPLITS_FILE)
+    delta = data_delta(previous, imported.result.records, previous_groups, assignment, labeling.split.group_by)
+    summary: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "data": {
+            "source": source,
+            "records_dir": str(data_dir),
+            **{k: imported.summary[k] for k in ("tasks", "records", "errors", "fingerprint")},
+            "errors_by_reason": imported.summary.get("errors_by_reason", {}),
+            "splits": {k: v["records"] for k, v in imported.summary["splits"].items()},
+            **delta,
+        },
+    }
+    if only_if_new and previous and not (delta["added"] or delta["removed"] or delta["relabelled"]):
+        summary["skipped"] = "no annotation added, removed or changed since the last import"
+        return summary
+
+    extra = (f"mlflow.tracking_uri={tracking_uri}",) if tracking_uri else ()
+    extra_limit = (f"data.limit={limit}",) if limit else ()
+    configs = {
+        "classifier": load_classifier_config(None, (*extra_limit, *classifier_overrides, *extra)),
+        "ner": load_ner_config(None, (*extra_limit, *ner_overrides, *extra)),
+    }
+    test = load_split_data(data_dir, schema, limit).test
+    summary["test"] = {"paragraphs": len(test), "note": "groups keep their split across imports: fixed test set"}
+
+    with tempfile.TemporaryDirectory(prefix="frontwire-retrain-") as downloads:
+        for kind in kinds:
+            config = configs[kind]
+            uri = config.mlflow.tracking_uri or default_tracking_uri()
+            name = config.mlflow.registered_model
+            champion = _champion(name, uri, Path(downloads) / kind)  # before training: the champion being replaced
+            data = load_split_data(data_dir, schema, config.data.limit)
+            outcome = _train(kind, config, schema, data)
+            label = f"{name} v{outcome.version} (candidate)" if outcome.version else f"{outcome.model_dir.name}"
+            comparison = compare_on_test(
+                kind, (label, outcome.model_dir), champion, test, n_resamples, seed, device=device
+            )
+            entry: dict[str, Any] = {
+                "registered_model": name,
+                "version": outcome.version,
+                "run_id": outcome.run_id,
+                "model_dir": str(outcome.model_dir),
+                "tracking_uri": outcome.tracking_uri,
+                "dev": _headline(kind, outcome.metrics.get("dev", {})),
+                "test_comparison": comparison,
+            }
+            if outcome.version is None:
+                entry["decision"] = {
+                    "decision": "not-registered",
+                    "promoted": False,
+                    "reason": "mlflow.register=false: nothing to promote",
+                }
+            elif promote:
+                from frontwire.train.registry import promote as promote_version
+
+                decision = promote_version(
+                    kind,
+                    version=outcome.version,
+                    tracking_uri=outcome.tracking_uri,
+                    registered_model=name,
+                    device=device,
+                )
+                entry["decision"] = decision.as_dict()
+            else:
+                entry["decision"] = {
+                    "decision": "not-asked",
+                    "promoted": False,
+                    "reason": "--no-promote: registered as candidate only",
+                }
+            entry["warning"] = _disagreement(kind, entry)
+            mlflow.set_tracking_uri(outcome.tracking_uri)
+            with mlflow.start_run(run_id=outcome.run_id):
+                mlflow.log_dict({"data": summary["data"], kind: entry}, "retrain/summary.json")
+            summary[kind] = entry
+    summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    history = data_dir / "retrain"
+    history.mkdir(parents=True, exist_ok=True)
+    (history / f"{started:%Y%m%d-%H%M%S}.json").write_text(
+        json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8"
+    )
+    return summary
+
+
+def _train(kind: str, config, schema, data):
+    if kind == "classifier":
+        from frontwire.train.classifier import train_classifier
+
+        return train_classifier(config, schema, data)
+    from frontwire.train.ner import train_ner
+
+    return train_ner(config, schema, data)
+
+
+def _headline(kind: str, block: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key in HEADLINE[kind]:
+        average = key.split("_")[0]
+        if average in block:
+            out[key] = round(float(block[average]["f1"]), 4)
+    return out
+
+
+def _disagreement(kind: str, entry: dict[str, Any]) -> str | None:
+    """A promotion (decided on dev) whose paired test interval lies wholly below zero, or the reverse."""
+    difference = entry["test_comparison"].get("difference", {}).get(HEADLINE[kind][0])
+    if not difference:
+        return None
+    promoted = bool(entry["decision"].get("promoted"))
+    metric = HEADLINE[kind][0]
+    if promoted and difference["high"] < 0:
+        return f"promoted on dev, but test {metric} is lower with 95 % confidence ({difference['value']:+.4f})"
+    if not promoted and entry["decision"].get("decision") == "refused" and difference["low"] > 0:
+        return f"refused on dev, but test {metric} is higher with 95 % confidence ({difference['value']:+.4f})"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+def _fmt(interval: dict[str, float] | None) -> str:
+    if not interval:
+        return "–".center(21)
+    return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def _pairs(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    data = summary["data"]
+    lines = [
+        f"frontwire retrain  {summary['started_at']}",
+        f"data    {data['source']} -> {data['records_dir']}",
+        f"        {data['tasks']} tasks -> {data['records']} records ({data['errors']} rejected "
+        f"{json.dumps(data['errors_by_reason'])}), fingerprint {data['fingerprint']}",
+        f"        since the last import: +{data['added']} records, -{data['removed']}, "
+        f"{data['relabelled']} relabelled; added by split {_pairs(data['added_by_split'])}",
+        f"        articles: {data['new_groups']} new ({_pairs(data['new_groups_by_split'])}), {data['kept_groups']} "
+        f"kept their split, {data['moved_groups']} moved; splits {_pairs(data['splits'])}",
+    ]
+    if summary.get("skipped"):
+        lines.append(f"skipped: {summary['skipped']}")
+        return "\n".join(lines)
+    test = summary.get("test", {})
+    for kind in KINDS:
+        entry = summary.get(kind)
+        if not entry:
+            continue
+        comparison = entry["test_comparison"]
+        champion = comparison.get("champion")
+        lines.append("")
+        lines.append(
+            f"{kind:<10} candidate {entry['registered_model']} v{entry['version']} (run {entry['run_id'][:8]})"
+            f" vs {champion['model'] if champion else 'no champion yet'}"
+        )
+        lines.append(
+            f"           test split: {test.get('paragraphs', 0)} paragraphs, 95 % bootstrap "
+            f"({comparison.get('n_resamples')} paired resamples)"
+        )
+        lines.append(
+            f"           {'metric':<10} {'champion (before)':<24} {'candidate (after)':<24} "
+            f"{'difference':<24} P(better)"
+        )
+        for metric in (*HEADLINE[kind], "micro_precision", "micro_recall"):
+            new = comparison.get("candidate", {}).get("intervals", {}).get(metric)
+            old = champion["intervals"].get(metric) if champion else None
+            diff = comparison.get("difference", {}).get(metric)
+            delta = f"{diff['value']:+.3f} [{diff['low']:+.3f}, {diff['high']:+.3f}]" if diff else "–".center(21)
+            better = f"{diff['prob_b_better']:.2f}" if diff else "–"
+            lines.append(f"           {SHOWN[metric]:<10} {_fmt(old):<24} {_fmt(new):<24} {delta:<24} {better}")
+        decision = entry["decision"]
+        lines.append(f"           decision: {decision['decision'].upper()} — {decision['reason']}")
+        if entry.get("warning"):
+            lines.append(f"           warning: {entry['warning']}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- command
+def retrain_cmd(
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="A Label Studio JSON export file to retrain from (instead of a live project)."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL); token: $LABEL_STUDIO_API_KEY.")
+    ] = None,
+    project: Annotated[int | None, typer.Option(help="Label Studio project id to pull.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="The stable records folder (default: <work dir>/data, as `labeling import`)."),
+    ] = None,
+    classifier_set: Annotated[
+        list[str] | None, typer.Option("--classifier-set", help="Classifier config override, e.g. training.epochs=3.")
+    ] = None,
+    ner_set: Annotated[list[str] | None, typer.Option("--ner-set", help="NER config override.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Cap records per split (smoke runs).")] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow store (default: the configs', else $MLFLOW_TRACKING_URI, else the work dir's)."),
+    ] = None,
+    only: Annotated[str | None, typer.Option(help="Retrain one model only: classifier | ner.")] = None,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Register as candidate only.")] = False,
+    only_if_new: Annotated[
+        bool, typer.Option("--only-if-new", help="Skip training when no annotation changed since the last import.")
+    ] = False,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the test intervals.")] = 1000,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead.")] = False,
+) -> None:
+    """Pull the latest annotations, retrain both models, compare with the champion on the fixed test split,
+    register the candidates and promote each one only if it beats its champion.
+
+    Examples:
+
+    frontwire retrain --url http://127.0.0.1:8080 --project 3
+
+    frontwire retrain --export ../shared/data/labelstudio_export.json --classifier-set training.epochs=3
+    """
+    if project is None and url is not None:
+        raise typer.BadParameter("--project is required with --url")
+    if project is not None and export is not None:
+        raise typer.BadParameter("pull from a live project (--project) or a file (--export), not both")
+    if only is not None and only not in KINDS:
+        raise typer.BadParameter(f"--only takes one of {', '.join(KINDS)}")
+    try:
+        tasks, source = pull_tasks(export, url, project)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    summary = retrain(
+        tasks,
+        source,
+        data_dir,
+        tuple(classifier_set or ()),
+        tuple(ner_set or ()),
+        tracking_uri,
+        limit,
+        promote=not no_promote,
+        only_if_new=only_if_new,
+        n_resamples=bootstrap,
+        device=device,
+        kinds=(only,) if only else KINDS,
+    )
+    typer.echo(json.dumps(summary, indent=1, default=str) if json_out else render_summary(summary))
