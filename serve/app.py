@@ -55,7 +55,7 @@ def _tasks(wanted: list[str] | None, bundle: Bundle) -> tuple[str, ...]:
     missing = [task for task in wanted if task not in bundle.tasks]
     if missing:
         raise HTTPException(422, f"tasks {missing} are not served here; loaded: {list(bundle.tasks)}")
-    return tuple(dict.fromkeys(wanted))
+    return tuple(task for task in bundle.tasks if task in wanted)  # one order: equal task sets batch together
 
 
 async def _run(request: Request, texts: list[str], wanted: list[str] | None) -> tuple[list[dict[str, Any]], Bundle]:

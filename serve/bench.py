@@ -116,25 +116,41 @@ def _print_table(kind: str, rows: list[dict[str, Any]]) -> None:
               f"{r['speedup']:>7.2f}x{split}")
 
 
-def throughput(kind: str, model_dir: Path, texts: list[str], backends: list[str], threads: int) -> list[dict]:
+def throughput(kind: str, model_dir: Path, texts: list[str], backends: list[str], threads: int,
+               rounds: int = 2) -> list[dict]:
+    """Every variant timed `rounds` times, taking turns, best time kept: on a shared machine a load spike
+    during one variant's only run would otherwise decide its ratio."""
     from frontwire.predictor import EntityModel, TopicModel
+    from frontwire.serve.settings import BatchingSection
 
     loader = TopicModel if kind == "classifier" else EntityModel
     probe = loader.load(model_dir, "cpu", "torch", threads)
     tokens = sum(len(ids) for ids in probe.tokenizer(texts, add_special_tokens=True)["input_ids"])
+    runners: dict[str, Callable[[], dict[str, float]]] = {}
     if kind == "classifier":
-        _, seconds = naive_classifier(model_dir, texts)
-        rows = [_row(f"naive loop (pad {probe.meta.max_length})", len(texts), tokens, {"seconds": seconds}, None)]
+        runners[f"naive loop (pad {probe.meta.max_length})"] = lambda: {"seconds": naive_classifier(model_dir,
+                                                                                                    texts)[1]}
     else:
-        _, seconds = pipeline_ner(model_dir, texts)
-        rows = [_row("hf pipeline", len(texts), tokens, {"seconds": seconds}, None)]
+        runners["hf pipeline"] = lambda: {"seconds": pipeline_ner(model_dir, texts)[1]}
     for backend in backends:
         model = loader.load(model_dir, "cpu", backend, threads)
-        run = (lambda m=model: [m.decode(s) for s in m.scores(texts)]) if kind == "classifier" else \
-            (lambda m=model: m.entities(texts))
-        _timed_run(model, texts[:16], run)  # warm-up: first calls allocate
-        _, timing = _timed_run(model, texts, run)
-        rows.append(_row(f"frontwire {backend}", len(texts), tokens, timing, rows[0]["seconds"]))
+        rows = BatchingSection().forward_size(backend)  # the server's rows per forward pass
+        if kind == "classifier":
+            def call(m=model, batch=texts, size=rows) -> Any:
+                return [m.decode(row) for row in m.scores(batch, size)]
+        else:
+            def call(m=model, batch=texts, size=rows) -> Any:
+                return m.entities(batch, size)
+        call(batch=texts[:16])  # warm-up: first calls allocate
+        runners[f"frontwire {backend}"] = lambda m=model, c=call: _timed_run(m, texts, c)[1]
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            timing = runner()
+            if name not in best or timing["seconds"] < best[name]["seconds"]:
+                best[name] = timing
+    baseline = next(iter(best.values()))["seconds"]
+    rows = [_row(name, len(texts), tokens, timing, baseline) for name, timing in best.items()]
     _print_table(kind, rows)
     return rows
 
@@ -186,7 +202,7 @@ def accuracy(kind: str, model_dir: Path, backends: list[str], limit: int, thread
 
 
 def run_bench(classifier: str | None, ner: str | None, count: int, threads: int | None, backends: list[str],
-              accuracy_limit: int) -> dict[str, Any]:
+              accuracy_limit: int, rounds: int = 2) -> dict[str, Any]:
     from frontwire.serve.onnx_backend import default_threads
     from frontwire.serve.registry import resolve_model
     from frontwire.serve.settings import ModelsSection
@@ -194,16 +210,17 @@ def run_bench(classifier: str | None, ner: str | None, count: int, threads: int 
     threads = threads or default_threads()
     defaults = ModelsSection()
     texts, source = bench_paragraphs(count)
-    print(f"{len(texts)} paragraphs from {source}, {threads} threads, backends {backends}")
-    result: dict[str, Any] = {"paragraphs": len(texts), "source": source, "threads": threads, "models": {}}
+    print(f"{len(texts)} paragraphs from {source}, {threads} threads, backends {backends}, best of {rounds} rounds")
+    result: dict[str, Any] = {"paragraphs": len(texts), "source": source, "threads": threads, "rounds": rounds,
+                              "models": {}}
     for kind, wanted, registered in (("classifier", classifier, defaults.registered_classifier),
                                      ("ner", ner, defaults.registered_ner)):
         ref = resolve_model(wanted, kind, registered, defaults.alias)
         if ref is None:
             print(f"\n{kind}: no model (give --{kind} or register one); skipped")
             continue
-        entry: dict[str, Any] = {"model": ref.describe(), "throughput": throughput(kind, ref.model_dir, texts,
-                                                                                 backends, threads)}
+        entry: dict[str, Any] = {"model": ref.describe(),
+                                 "throughput": throughput(kind, ref.model_dir, texts, backends, threads, rounds)}
         if accuracy_limit:
             try:
                 entry["accuracy"] = accuracy(kind, ref.model_dir, backends, accuracy_limit, threads)

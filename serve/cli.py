@@ -57,6 +57,7 @@ def bench_cmd(
     backends: Annotated[str, typer.Option(help="Comma list of frontwire backends.")] = "torch,onnx,onnx-int8",
     accuracy: Annotated[int, typer.Option(help="Labelled test paragraphs for the F1 comparison (0 = skip).")] = 200,
     output: Annotated[Path | None, typer.Option(help="Write the results as JSON here.")] = None,
+    rounds: Annotated[int, typer.Option(help="Timed rounds per variant, taking turns; best kept.")] = 2,
 ) -> None:
     """Paragraphs/s and tokens/s: the HF pipeline (or a naive loop) vs frontwire torch / ONNX fp32 / int8.
 
@@ -64,7 +65,7 @@ def bench_cmd(
     """
     from frontwire.serve.bench import run_bench
 
-    result = run_bench(classifier, ner, paragraphs, threads, [b for b in backends.split(",") if b], accuracy)
+    result = run_bench(classifier, ner, paragraphs, threads, [b for b in backends.split(",") if b], accuracy, rounds)
     if output:
         output.write_text(json.dumps(result, indent=1) + "\n")
 

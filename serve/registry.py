@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 FALLBACK_ALIAS = "candidate"
 SKIPPED = ("checkpoints",)
 _NAME = re.compile(r"[\w.\-]{1,256}")
+_warned: set[str] = set()  # the registry watcher resolves every few seconds: each fallback is told once
+
+
+def _warn_once(message: str, *args: object) -> None:
+    key = message % args
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args)
 
 
 class ModelSourceError(ValueError):
@@ -110,7 +118,7 @@ def _from_registry(client, kind: str, name: str, version: str | None, alias: str
             except MlflowException:
                 if not fallback:
                     raise
-                log.warning("model_alias_missing name=%s alias=%s fallback=%s", name, alias, FALLBACK_ALIAS)
+                _warn_once("model_alias_missing name=%s alias=%s fallback=%s", name, alias, FALLBACK_ALIAS)
                 return _from_registry(client, kind, name, None, FALLBACK_ALIAS if alias != FALLBACK_ALIAS else None,
                                       source, fallback)
         if version is None:
@@ -118,7 +126,7 @@ def _from_registry(client, kind: str, name: str, version: str | None, alias: str
             if not versions:
                 raise ModelSourceError(f"registered model {name!r} has no versions")
             version = str(max(int(v.version) for v in versions))
-            log.warning("model_newest_version name=%s version=%s (no alias)", name, version)
+            _warn_once("model_newest_version name=%s version=%s (no alias)", name, version)
         model_dir = _download(client, name, str(version))
     except MlflowException as err:
         raise ModelSourceError(f"{source}: {err.message}") from err
@@ -135,7 +143,7 @@ def resolve_model(source: str | None, kind: str, registered_name: str, alias: st
         try:
             client.get_registered_model(registered_name)
         except MlflowException:
-            log.warning("model_not_registered name=%s store=%s", registered_name, client.tracking_uri)
+            _warn_once("model_not_registered name=%s store=%s", registered_name, client.tracking_uri)
             return None
         ref = _from_registry(client, kind, registered_name, None, alias, f"models:/{registered_name}@{alias}", True)
     elif source.startswith("models:/"):

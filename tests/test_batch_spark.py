@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def spark():
     # executors must run this venv's python (with frontwire installed), bound to loopback
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # py4j logs its shutdown at interpreter exit, after pytest has closed the streams logging points at
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = (SparkSession.builder.master("local[2]").appName("frontwire-test")
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
     yield session
