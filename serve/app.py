@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -172,6 +173,20 @@ async def reload(request: Request, body: s.ReloadRequest | None = None) -> dict[
     return {"changed": changed, "models": bundle.models()}
 
 
+def training_jobs(config: ServeConfig, runtime: Runtime):
+    """Label Studio's Train button runs `frontwire retrain` against the store the server loads from."""
+    from frontwire.paths import default_tracking_uri, work_dir
+    from frontwire.serve.training_jobs import TrainingJob, TrainingJobs
+
+    async def reload_if_promoted(job: TrainingJob) -> bool:
+        _, changed = await runtime.reload(only_if_changed=True)
+        return changed
+
+    return TrainingJobs(work_dir() / "labelstudio-jobs", config.labelstudio.retrain_args,
+                        config.models.tracking_uri or default_tracking_uri(), reload_if_promoted,
+                        config.labelstudio.keep_jobs)
+
+
 def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) -> FastAPI:
     metrics = ServeMetrics()
     arrivals = Arrivals()
@@ -184,6 +199,9 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
                           arriving=lambda: arrivals.count)
         app.state.runtime, app.state.batcher = runtime, batcher
         batcher.start()
+        if config.labelstudio.enabled:
+            app.state.training_jobs = training_jobs(config, runtime)
+            app.state.training_jobs.start()
         background = [asyncio.create_task(runtime.warm_up(), name="warm-up")]
         if config.models.watch_interval_s > 0:
             background.append(asyncio.create_task(runtime.watch(config.models.watch_interval_s), name="watch"))
@@ -194,6 +212,8 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
             for task in background:
                 task.cancel()
             await batcher.stop()
+            if config.labelstudio.enabled:
+                await app.state.training_jobs.stop()
             log.info("server_stopped")
 
     app = FastAPI(title="frontwire", version="1", lifespan=lifespan, strict_content_type=False,
@@ -201,6 +221,14 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
     app.state.config, app.state.metrics, app.state.token, app.state.arrivals = config, metrics, token, arrivals
     app.include_router(router)
     app.include_router(api)
+    body_limits = {}
+    if config.labelstudio.enabled:
+        from frontwire.serve.labelstudio import router as labelstudio_router
+
+        app.include_router(labelstudio_router)
+        app.state.ls_projects, app.state.ls_annotation_events = {}, {}
+        app.state.ls_token = os.environ.get(config.labelstudio.token_env) or None
+        body_limits = {path: config.labelstudio.max_body_bytes for path in ("/predict", "/train", "/webhook")}
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)
     if config.cors.allow_origins:
@@ -208,6 +236,6 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
 
         app.add_middleware(CORSMiddleware, allow_origins=config.cors.allow_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"])
-    app.add_middleware(BodyLimit, limit=config.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=config.limits.max_body_bytes, per_path=body_limits)
     app.add_middleware(Telemetry, metrics=metrics, arrivals=arrivals, log_requests=config.server.log_requests)
     return app

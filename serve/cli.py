@@ -28,10 +28,15 @@ def serve_cmd(
     max_batch_size: Annotated[int | None, typer.Option(help="Texts per gathered batch.")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest wait for a batch to fill.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow store for models:/ sources.")] = None,
+    labelstudio: Annotated[bool | None, typer.Option(
+        "--labelstudio/--no-labelstudio", help="Also answer as Label Studio's ML backend (/setup, /predict, ...).")
+    ] = None,
 ) -> None:
     """Serve predictions over HTTP (FastAPI + uvicorn). Models default to the registry's `champion`.
 
     Example: frontwire serve --port 8080 --backend onnx; the token comes from $FRONTWIRE_API_TOKEN.
+    As Label Studio's ML backend: frontwire serve --labelstudio --port 9090, then in Label Studio
+    Project → Settings → Model → Connect Model, URL http://127.0.0.1:9090.
     """
     from frontwire.serve.registry import ModelSourceError
     from frontwire.serve.server import serve
@@ -40,7 +45,7 @@ def serve_cmd(
     flags = {"server.host": host, "server.port": port, "models.classifier": classifier, "models.ner": ner,
              "models.backend": backend, "models.threads": threads, "batching.enabled": batching,
              "batching.max_batch_size": max_batch_size, "batching.max_wait_ms": max_wait_ms,
-             "models.tracking_uri": tracking_uri}
+             "models.tracking_uri": tracking_uri, "labelstudio.enabled": labelstudio}
     overrides = [*(set_ or ()), *(f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None)]
     try:
         serve(load_serve_config(config, overrides))

@@ -37,17 +37,19 @@ def error_body(status: int, detail: str, errors: list[dict[str, str]] | None = N
 
 
 class BodyLimit:
-    """ASGI middleware: reads the whole body (at most `limit` bytes) before the app runs, else answers 413."""
+    """ASGI middleware: reads the whole body (at most `limit` bytes, or the path's own limit in `per_path`)
+    before the app runs, else answers 413."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, per_path: dict[str, int] | None = None) -> None:
+        self.app, self.default_limit, self.per_path = app, limit, per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = error_body(413, f"request body is larger than max_body_bytes={self.limit}")
+        limit = self.per_path.get(scope["path"], self.default_limit)
+        too_large = error_body(413, f"request body is larger than max_body_bytes={limit}")
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             return await too_large(scope, receive, send)
         chunks: list[bytes] = []
         size = 0
@@ -57,7 +59,7 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 return await too_large(scope, receive, send)
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -43,6 +43,11 @@ class Bundle:
     def models(self) -> dict[str, dict[str, Any]]:
         return {kind: {**ref.describe(), "backend": self.backend} for kind, ref in self.refs.items()}
 
+    @property
+    def model_version(self) -> str:
+        """One string for both models, e.g. "frontwire-classifier:v3+frontwire-ner:v2" (as `labeling suggest`)."""
+        return "+".join(f"{ref.name}:v{ref.version}" if ref.version else ref.name for ref in self.refs.values())
+
     def versions(self) -> dict[str, tuple[str, str | None]]:
         return {kind: (ref.name, ref.version) for kind, ref in self.refs.items()}
 

@@ -69,6 +69,24 @@ class AuthSection(StrictModel):
         return self.token or os.environ.get(self.token_env) or None
 
 
+class LabelStudioSection(StrictModel):
+    """Label Studio's ML backend protocol (/health, /setup, /predict, /webhook, ...) on the same server."""
+
+    enabled: bool = False
+    max_tasks: int = Field(default=2000, ge=1)  # tasks per /predict call (Label Studio sends a whole selection)
+    max_chars: int = Field(default=200_000, ge=1)  # per task text; longer tasks get an error item, not a 413
+    # Tasks handed to the batcher at a time: /v1 traffic keeps flowing between the chunks of a big selection.
+    chunk_size: int = Field(default=64, ge=1)
+    max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)  # /predict and /train carry whole task lists
+    retrain: bool = True  # START_TRAINING (and the legacy /train) run `frontwire retrain` in the background
+    retrain_args: list[str] = Field(default_factory=list)  # extra `frontwire retrain` options
+    retrain_after_annotations: int = Field(default=0, ge=0)  # > 0: also retrain after this many annotation events
+    # Where to pull annotations from when /setup did not say (Label Studio sends its hostname and a token there).
+    url: str | None = None
+    token_env: str = "LABEL_STUDIO_API_KEY"
+    keep_jobs: int = Field(default=20, ge=1)  # finished training jobs listed by /training/jobs
+
+
 class CorsSection(StrictModel):
     allow_origins: list[str] = Field(default_factory=list)  # empty = CORS off
 
@@ -80,6 +98,7 @@ class ServeConfig(StrictModel):
     limits: LimitsSection = Field(default_factory=LimitsSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     cors: CorsSection = Field(default_factory=CorsSection)
+    labelstudio: LabelStudioSection = Field(default_factory=LabelStudioSection)
 
 
 def load_serve_config(path: Path | str | None = None, overrides: tuple[str, ...] | list[str] = ()) -> ServeConfig:

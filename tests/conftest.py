@@ -74,8 +74,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyModels
         data,
         run_name="tiny-classifier",
     )
+    # 40 steps (~30 s more) make the NER model tag some names, so span checks downstream have spans to check
     ner = train_ner(
-        load_ner_config(None, (*common, f"output.dir={home / 'models/ner'}")), schema, data, run_name="tiny-ner"
+        load_ner_config(
+            None, (*common, "training.epochs=20", "training.max_steps=40", f"output.dir={home / 'models/ner'}")
+        ),
+        schema,
+        data,
+        run_name="tiny-ner",
     )
     yield TinyModels(classifier.model_dir, ner.model_dir, uri, home, data_dir)
     if previous is None:

@@ -298,6 +298,11 @@ class LabelStudioServer:
                 "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
                 "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
                 "LATEST_VERSION_CHECK": "false",
+                # Label Studio refuses ML backends on private addresses by default (SSRF guards): connecting
+                # one checks its URL (ML_BLOCK_LOCAL_IP) and creates a webhook to <backend>/webhook, whose URL
+                # and posts are checked too (SSRF_PROTECTION_ENABLED). The tests' backend listens on loopback.
+                "ML_BLOCK_LOCAL_IP": "false",
+                "SSRF_PROTECTION_ENABLED": "false",
                 "SENTRY_DSN": "",
                 "FRONTEND_SENTRY_DSN": "",
                 "COLLECT_ANALYTICS": "false",
