@@ -117,6 +117,49 @@ def run_cmd(
     )
 
 
+@app.command("domain-adapt")
+def domain_adapt_cmd(
+    archives: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Unlabeled JSONL(.gz) articles, .txt or .html files (default: the shared archive)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output model folder (default: runs/models/encoder-domain).")] = None,
+    data: DataOpt = None,
+    base_model: Annotated[str, typer.Option(help="Encoder to adapt: 'default', an HF id or a local path.")] = "default",
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 5e-5,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (smoke runs).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: int = 13,
+) -> None:
+    """Continue masked-LM pretraining of the encoder on unlabeled news; dev/test paragraphs are left out.
+
+    Example: frontwire train domain-adapt --epochs 3, then
+    frontwire train classifier --set model.base_model=runs/models/encoder-domain
+    """
+    from frontwire.paths import shared_dir, work_dir
+    from frontwire.schema import load_schema
+    from frontwire.train.data import load_split_data
+    from frontwire.train.domain import DomainConfig, archive_paragraphs, domain_adapt
+    from frontwire.train.tracking import log_domain_run
+
+    shared = shared_dir()
+    paths = archives or ([shared / "data" / "archive_articles.jsonl.gz"] if shared else [])
+    if not paths:
+        raise typer.BadParameter("no archive given and ../shared/data/archive_articles.jsonl.gz is not there")
+    split = load_split_data(data, load_schema())
+    held = [r.text for r in (*split.dev, *split.test)]
+    paragraphs = archive_paragraphs(paths, exclude_texts=held)
+    config = DomainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
+                          threads=threads, seed=seed)
+    target = out or work_dir() / "models" / "encoder-domain"
+    metrics = domain_adapt(paragraphs, base_model, target, config)
+    run_id = log_domain_run(config, base_model, [str(p) for p in paths], metrics, target)
+    typer.echo(json.dumps({"model_dir": str(target), "run_id": run_id, **metrics,
+                           "excluded_dev_test_paragraphs": len(held)}, indent=1))
+
+
 @app.command("benchmark")
 def benchmark_cmd(
     name: Annotated[str, typer.Argument(help="conll2003 | reuters | wnut17 (files under ../shared/benchmarks).")],
