@@ -17,188 +17,25 @@ again imports nothing; after annotators label them (or the models change), a new
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import unicodedata
-import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from frontwire.labeling.dedup import JACCARD, near_duplicate_clusters
+from frontwire.labeling.informativeness import (
+    NER_WEIGHT,
+    MarginRecorder,
+    informativeness,
+    margin_uncertainty,
+    topic_uncertainty,
+)
+
 log = logging.getLogger(__name__)
-
-NER_WEIGHT = 0.3  # share of the NER token-margin uncertainty in the blended informativeness
-JACCARD = 0.8
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-# --------------------------------------------------------------------------------------------- informativeness
-def topic_uncertainty(scores: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """Per paragraph, 1 − the normalised distance of the label nearest its decision threshold.
-
-    A score s against threshold t is |s − t| / (1 − t) above it and |s − t| / t below it, so 0 is "on the
-    threshold" and 1 is "as sure as the score can say"; a label tuned to t = 0.2 is as uncertain at 0.2 as an
-    untuned one at 0.5. Returns values in [0, 1]; 1 = some label sits exactly on its threshold.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be [paragraphs, labels], got shape {scores.shape}")
-    if scores.shape[0] == 0:
-        return np.zeros(0)
-    t = np.clip(np.asarray(thresholds, dtype=np.float64), 1e-6, 1 - 1e-6)[None, :]
-    distance = np.where(scores >= t, (scores - t) / (1 - t), (t - scores) / t)
-    return 1.0 - np.clip(distance, 0.0, 1.0).min(axis=1)
-
-
-def margin_uncertainty(margins: Sequence[float]) -> float:
-    """1 − the smallest top-1/top-2 probability margin over a paragraph's words (0 when it has none)."""
-    return float(1.0 - min(margins)) if len(margins) else 0.0
-
-
-def informativeness(topic: np.ndarray | None, ner: np.ndarray | None, ner_weight: float = NER_WEIGHT) -> np.ndarray:
-    """Blend of the two uncertainties; either alone when only one model is there."""
-    if topic is None and ner is None:
-        raise ValueError("informativeness needs topic and/or NER uncertainties")
-    if ner is None:
-        return np.asarray(topic, dtype=np.float64)
-    if topic is None:
-        return np.asarray(ner, dtype=np.float64)
-    return (1.0 - ner_weight) * np.asarray(topic, dtype=np.float64) + ner_weight * np.asarray(ner, dtype=np.float64)
-
-
-# ------------------------------------------------------------------------------------------- near-duplicates
-def normalise(text: str) -> str:
-    """Case-, accent-width-, punctuation- and whitespace-insensitive form of a paragraph."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-def shingles(text: str, k: int = 3) -> set[str]:
-    """Word k-shingles of the normalised text (the whole text when it is shorter than k words)."""
-    words = normalise(text).split()
-    if len(words) < k:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
-
-
-_PRIME = np.uint64(4294967291)  # largest prime < 2**32: a*h + b stays below 2**64
-
-
-class MinHasher:
-    """MinHash signatures over 32-bit shingle hashes with `num_perm` universal hash functions (numpy)."""
-
-    def __init__(self, num_perm: int = 64, seed: int = 1) -> None:
-        rng = np.random.default_rng(seed)
-        self.a = rng.integers(1, int(_PRIME), size=num_perm, dtype=np.uint64)
-        self.b = rng.integers(0, int(_PRIME), size=num_perm, dtype=np.uint64)
-        self.num_perm = num_perm
-
-    def signature(self, items: Iterable[str]) -> np.ndarray:
-        hashes = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in items), dtype=np.uint64)
-        if hashes.size == 0:
-            return np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
-        return ((hashes[:, None] * self.a[None, :] + self.b[None, :]) % _PRIME).min(axis=0)
-
-
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:  # the smaller index stays the root: earlier texts represent their cluster
-            self.parent[max(a, b)] = min(a, b)
-
-
-def near_duplicate_clusters(
-    texts: Sequence[str], threshold: float = JACCARD, k: int = 3, num_perm: int = 64, bands: int = 16, seed: int = 1
-) -> list[int]:
-    """For each text, the index of its cluster's representative (the earliest member).
-
-    Identical normalised texts join directly; other pairs become candidates when their MinHash signatures
-    share a band (16 bands × 4 rows: a pair at Jaccard 0.8 is found with probability > 0.99) and join when
-    the exact shingle Jaccard is ≥ threshold.
-    """
-    n = len(texts)
-    union = _UnionFind(n)
-    by_norm: dict[str, int] = {}
-    unique: list[int] = []
-    for i, text in enumerate(texts):
-        key = hashlib.sha1(normalise(text).encode("utf-8")).hexdigest()
-        if key in by_norm:
-            union.union(by_norm[key], i)
-        else:
-            by_norm[key] = i
-            unique.append(i)
-    if num_perm % bands:
-        raise ValueError(f"num_perm ({num_perm}) must be a multiple of bands ({bands})")
-    rows = num_perm // bands
-    hasher = MinHasher(num_perm, seed)
-    sets = {i: shingles(texts[i], k) for i in unique}
-    buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
-    for i in unique:
-        if len(sets[i]) < 2:  # a text of < k+1 words: only its exact copies are duplicates
-            continue
-        signature = hasher.signature(sets[i])
-        for band in range(bands):
-            buckets[(band, signature[band * rows : (band + 1) * rows].tobytes())].append(i)
-    checked: set[tuple[int, int]] = set()
-    for members in buckets.values():
-        for x in range(len(members)):
-            for y in range(x + 1, len(members)):
-                pair = (members[x], members[y])
-                if pair in checked:
-                    continue
-                checked.add(pair)
-                if jaccard(sets[pair[0]], sets[pair[1]]) >= threshold:
-                    union.union(*pair)
-    return [union.find(i) for i in range(n)]
-
-
-# ------------------------------------------------------------------------------------------------ the models
-class MarginRecorder:
-    """Wraps an NER forward pass: passes logits through and keeps each window's word-level tag margins.
-
-    Windows are recognised by their token ids, so this needs no knowledge of the predictor's batching; the
-    entity decoding itself stays the predictor's.
-    """
-
-    def __init__(self, forward, first_tokens: Mapping[tuple[int, ...], list[int]]) -> None:
-        self.forward = forward
-        self.first_tokens = first_tokens
-        self.margins: dict[tuple[int, ...], float] = {}
-
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        logits = self.forward(ids, mask)
-        for row in range(len(ids)):
-            length = int(mask[row].sum())
-            key = tuple(int(t) for t in ids[row, :length])
-            positions = self.first_tokens.get(key)
-            if not positions:
-                continue
-            window = logits[row, positions].astype(np.float64)
-            probs = np.exp(window - window.max(-1, keepdims=True))
-            probs /= probs.sum(-1, keepdims=True)
-            top2 = np.sort(probs, axis=-1)[:, -2:]
-            self.margins[key] = float((top2[:, 1] - top2[:, 0]).min())
-        return logits
 
 
 @dataclass

@@ -6,18 +6,14 @@ import numpy as np
 import pytest
 
 from frontwire.documents import content_hash
-from frontwire.labeling.suggest import (
+from frontwire.labeling.dedup import MinHasher, jaccard, near_duplicate_clusters, normalise, shingles
+from frontwire.labeling.informativeness import (
     MarginRecorder,
-    MinHasher,
     informativeness,
-    jaccard,
     margin_uncertainty,
-    near_duplicate_clusters,
-    normalise,
-    rank_candidates,
-    shingles,
     topic_uncertainty,
 )
+from frontwire.labeling.suggest import rank_candidates
 
 WIRE = ("Russian forces launched 40 drones and six missiles at Kyiv overnight, damaging power lines in three "
         "districts and injuring at least nine people, the city's military administration said on Sunday.")
