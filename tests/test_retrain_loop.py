@@ -198,7 +198,7 @@ def test_suggest_annotate_retrain(label_studio: Any, tiny_models: Any, tmp_path:
         tags = registry.get_model_version(name, str(entry["version"])).tags
         assert tags["promotion.decision"] == decision["decision"]
 
-    from frontwire.train.retrain import render_summary
+    from frontwire.train.retrain_report import render_summary
 
     screen = render_summary(summary)
     print(f"\n{screen}")

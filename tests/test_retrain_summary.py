@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from frontwire.records import EntitySpan, Record
-from frontwire.train.retrain import _disagreement, data_delta, render_summary
+from frontwire.train.retrain_report import data_delta, disagreement, render_summary
 
 
 def record(rid: str, article: str, labels: list[str], entities: list[tuple[int, int, str]] = ()) -> Record:
@@ -34,7 +34,7 @@ def interval(value: float, low: float, high: float) -> dict[str, float]:
     return {"value": value, "low": low, "high": high, "std": 0.01}
 
 
-def test_summary_fits_one_screen_and_flags_a_dev_test_disagreement() -> None:
+def test_summary_fits_one_screen_and_flags_a_dev_testdisagreement() -> None:
     data = {"source": "label-studio project 3", "records_dir": "runs/data", "tasks": 2174, "records": 1954,
             "errors": 220, "errors_by_reason": {"unlabeled": 195, "cancelled": 25}, "fingerprint": "abc",
             "added": 4, "removed": 0, "relabelled": 1, "added_by_split": {"train": 3, "dev": 1, "test": 0},
@@ -49,7 +49,7 @@ def test_summary_fits_one_screen_and_flags_a_dev_test_disagreement() -> None:
                                  "champion": {"model": "frontwire-classifier v4 (champion)", "intervals": headline},
                                  "difference": worse},
              "decision": {"decision": "promoted", "promoted": True, "reason": "version 5 beats champion version 4"}}
-    entry["warning"] = _disagreement("classifier", entry)
+    entry["warning"] = disagreement("classifier", entry)
     assert "lower with 95 % confidence" in entry["warning"]
     summary = {"started_at": "2026-11-27T00:00:00+00:00", "data": data, "test": {"paragraphs": 292},
                "classifier": entry}
