@@ -1,4 +1,7 @@
-"""Model sources for serving: a model dir, `models:/name@alias`, `models:/name/<version>`, or the registry default.
+"""Model sources: a model dir, `models:/name@alias`, `models:/name/<version>`, or the registry default.
+
+One resolver for every stage that loads a trained model (serve, batch inference, `labeling suggest`); the
+default is the `champion` alias, then `candidate`, then the newest version, each fallback logged once.
 
 A registered version is downloaded once into `<work dir>/serve-models/<name>/<version>/` (registry versions
 are immutable) without the training checkpoints, which are most of the bytes and no use to a server.

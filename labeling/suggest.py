@@ -57,8 +57,8 @@ def load_models(
     device: str = "auto",
 ) -> LoadedModels:
     """Model dirs or `models:/…` URIs when given; else the registry's `alias` version (fallback: newest)."""
+    from frontwire.model_sources import resolve_model
     from frontwire.predictor import EntityModel, TopicModel
-    from frontwire.serve.registry import resolve_model
     from frontwire.train.settings import load_classifier_config, load_ner_config
 
     names = {

@@ -20,6 +20,7 @@ from fastapi.security import HTTPBearer
 from lxml import etree
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from frontwire.model_sources import ModelSourceError
 from frontwire.paragraphs import html_to_text, split_text
 from frontwire.serve import schemas as s
 from frontwire.serve.batcher import Batcher, QueueFull
@@ -32,7 +33,6 @@ from frontwire.serve.guards import (
     validation_error,
 )
 from frontwire.serve.metrics import ServeMetrics
-from frontwire.serve.registry import ModelSourceError
 from frontwire.serve.runtime import Bundle, Runtime, predict
 from frontwire.serve.settings import ServeConfig
 

@@ -203,8 +203,8 @@ def accuracy(kind: str, model_dir: Path, backends: list[str], limit: int, thread
 
 def run_bench(classifier: str | None, ner: str | None, count: int, threads: int | None, backends: list[str],
               accuracy_limit: int, rounds: int = 2) -> dict[str, Any]:
+    from frontwire.model_sources import resolve_model
     from frontwire.serve.onnx_backend import default_threads
-    from frontwire.serve.registry import resolve_model
     from frontwire.serve.settings import ModelsSection
 
     threads = threads or default_threads()

@@ -38,7 +38,7 @@ def serve_cmd(
     As Label Studio's ML backend: frontwire serve --labelstudio --port 9090, then in Label Studio
     Project → Settings → Model → Connect Model, URL http://127.0.0.1:9090.
     """
-    from frontwire.serve.registry import ModelSourceError
+    from frontwire.model_sources import ModelSourceError
     from frontwire.serve.server import serve
     from frontwire.serve.settings import load_serve_config
 

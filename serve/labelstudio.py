@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from frontwire.labeling.ls_controls import Control, Controls, LabelConfigError, find_controls
+from frontwire.labeling.ls_controls import Controls, LabelConfigError, find_controls
 from frontwire.labeling.ls_results import to_label_studio_result
 from frontwire.serve.batcher import QueueFull
 from frontwire.serve.guards import GuardedRoute
@@ -110,25 +110,36 @@ def _controls(label_config: str, topics: tuple[str, ...], entities: tuple[str, .
 def task_result(
     text: str, prediction: dict[str, Any], controls: Controls, thresholds: dict[str, float]
 ) -> tuple[list[dict[str, Any]], float]:
-    """Label Studio result items for one task, and the prediction's overall score (its weakest item)."""
+    """Label Studio result items for one task, and the prediction's overall score (its weakest item).
+
+    Labels and entity types the project does not offer are left out, not renamed; a single-choice control
+    gets the best-scoring label only.
+    """
     topics, entities = controls.topics, controls.entities
-    labels = [label for label in prediction.get("labels", []) if topics is not None and label in topics.values]
     scores = prediction.get("scores", {})
-    if topics is not None and topics.single and len(labels) > 1:
-        labels = [max(labels, key=lambda label: scores[label])]
-    spans = [e for e in prediction.get("entities", []) if entities is not None and e["label"] in entities.values]
-    items = to_label_studio_result(
-        text,
-        [topics.values[label] for label in labels] if topics else [],
-        [{**e, "label": entities.values[e["label"]]} for e in spans] if entities else [],
-        topics_control=topics.name if topics else "",
-        entities_control=entities.name if entities else "",
-        to_name=topics.to_name if topics else entities.to_name if entities else "",
-        label_scores={topics.values[label]: scores[label] for label in labels} if topics and labels else None,
-    )
-    if topics is not None and entities is not None and topics.to_name != entities.to_name:
-        for item in items:
-            item["to_name"] = (topics if item["type"] == "choices" else entities).to_name
+    items: list[dict[str, Any]] = []
+    if topics is not None:
+        labels = [label for label in prediction.get("labels", []) if label in topics.values]
+        if topics.single and len(labels) > 1:
+            labels = [max(labels, key=lambda label: scores[label])]
+        items += to_label_studio_result(
+            text,
+            [topics.values[label] for label in labels],
+            [],
+            topics_control=topics.name,
+            entities_control="",
+            to_name=topics.to_name,
+            label_scores={topics.values[label]: scores[label] for label in labels},
+        )
+    if entities is not None:
+        spans = [
+            {**e, "label": entities.values[e["label"]]}
+            for e in prediction.get("entities", [])
+            if e["label"] in entities.values
+        ]
+        items += to_label_studio_result(
+            text, [], spans, topics_control="", entities_control=entities.name, to_name=entities.to_name
+        )
     confidences = [item["score"] for item in items if "score" in item]
     if confidences:
         return items, round(min(confidences), 4)
@@ -161,9 +172,8 @@ async def health(request: Request) -> JSONResponse:
 @router.post("/setup", summary="Label Studio connects a project: check its config fits, answer the model version.")
 async def setup(request: Request, body: SetupRequest) -> dict[str, Any]:
     runtime = request.app.state.runtime
-    meta = runtime.bundle.predictor
     try:
-        _controls(body.label_config, *_schema_names(meta))
+        _controls(body.label_config, *_schema_names(runtime.bundle.predictor))
     except LabelConfigError as err:
         raise HTTPException(422, str(err)) from err
     pid = project_id(body.project)
@@ -286,6 +296,3 @@ async def training_jobs(request: Request) -> dict[str, Any]:
 @router.get("/versions", summary="Model versions this backend can answer with.")
 async def versions(request: Request) -> dict[str, Any]:
     return {"versions": [request.app.state.runtime.bundle.model_version]}
-
-
-__all__ = ["Control", "router", "task_result"]

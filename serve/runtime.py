@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from frontwire.model_sources import ModelRef, ModelSourceError, resolve_model
 from frontwire.predictor import Predictor
 from frontwire.serve.metrics import ServeMetrics
-from frontwire.serve.registry import ModelRef, ModelSourceError, resolve_model
 from frontwire.serve.settings import TASKS, ModelsSection
 
 log = logging.getLogger(__name__)

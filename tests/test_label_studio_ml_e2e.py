@@ -241,7 +241,7 @@ def test_label_studio_uses_frontwire_as_ml_backend(label_studio: Any, tiny_model
 
 
 def registry_dir(home: Path, kind: str, versions: dict[str, str]) -> Path:
-    """Where the server keeps the registered version it serves (serve/registry.py downloads it once)."""
+    """Where the server keeps the registered version it serves (frontwire/model_sources.py downloads it once)."""
     found = sorted((home / "serve-models" / NAMES[kind] / versions[kind]).glob("**/frontwire.json"))
     assert found, f"no downloaded {kind} model under {home / 'serve-models'}"
     return found[0].parent

@@ -22,11 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def train_baseline(
-    data: SplitData, schema: LabelSchema, tracking_uri: str | None = None, experiment: str | None = None
+    data: SplitData,
+    schema: LabelSchema,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    scorer: LexicalScorer | None = None,
 ) -> dict[str, Any]:
+    """`scorer`: the classifier's blend partner when it was fitted on the same train split (the same model)."""
     labels = schema.topic_names
-    y_train = multilabel_indicator([r.labels for r in data.train], labels)
-    scorer = LexicalScorer(labels).fit([r.text for r in data.train], y_train)
+    if scorer is None:
+        y_train = multilabel_indicator([r.labels for r in data.train], labels)
+        scorer = LexicalScorer(labels).fit([r.text for r in data.train], y_train)
 
     def scores(records) -> np.ndarray:
         return scorer.scores([r.text for r in records])

@@ -87,8 +87,11 @@ def tune(config: ClassifierConfig, y_true: np.ndarray, scores: np.ndarray, label
     )
 
 
-def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: ClassifierConfig) -> float:
-    """Fit the TF-IDF scorer on train and pick its blend weight on dev (macro-F1 at tuned thresholds)."""
+def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: ClassifierConfig) -> LexicalScorer:
+    """Fit the TF-IDF scorer on train and pick its blend weight on dev (macro-F1 at tuned thresholds).
+
+    Returns the fitted scorer: it is also the TF-IDF baseline, which need not be fitted a second time.
+    """
     labels = topic_model.meta.labels
     lexical = LexicalScorer(labels, config.training.seed).fit(
         [r.text for r in data.train], multilabel_indicator([r.labels for r in data.train], labels)
@@ -108,7 +111,7 @@ def choose_lexical_blend(topic_model: TopicModel, data: SplitData, config: Class
             best_weight, best_f1 = weight, f1
     topic_model.meta.lexical_weight = best_weight
     topic_model.lexical = lexical if best_weight > 0 else None
-    return best_weight
+    return lexical
 
 
 def train_classifier(
@@ -201,8 +204,7 @@ def train_classifier(
         )
 
         topic_model = TopicModel(meta, tokenizer, TorchForward(model, device))
-        if config.ensemble.lexical:
-            choose_lexical_blend(topic_model, data, config)
+        lexical = choose_lexical_blend(topic_model, data, config) if config.ensemble.lexical else None
         y_dev, dev_scores = score_records(topic_model, data.dev)
         thresholds = tune(config, y_dev, dev_scores, labels)
         meta.thresholds = thresholds
@@ -243,7 +245,7 @@ def train_classifier(
     if config.mlflow.baseline:
         from frontwire.train.baseline import train_baseline
 
-        baseline = train_baseline(data, schema, tracking_uri, config.mlflow.experiment)
+        baseline = train_baseline(data, schema, tracking_uri, config.mlflow.experiment, scorer=lexical)
         with mlflow.start_run(run_id=run_id):
             mlflow.log_metrics(
                 {f"baseline_{k}": v for k, v in flat_metrics(baseline).items() if k.endswith(("micro_f1", "macro_f1"))}
