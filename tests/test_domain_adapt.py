@@ -67,3 +67,27 @@ def test_domain_adapt_writes_an_encoder_other_stages_load(tmp_path: Path) -> Non
     changed = [n for n, p in adapted.named_parameters() if not torch.equal(p, names[n])]
     assert changed and all(n in names for n, _ in adapted.named_parameters())  # every encoder weight loaded
     assert resolve_base_model(str(out)) == str(out)
+
+
+def test_command_adapts_from_its_config_and_logs_an_mlflow_run(tiny_models, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from frontwire.cli import app
+
+    archive = write_archive(tmp_path / "archive.jsonl.gz")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "encoder"
+    sets = ["training.max_steps=2", "training.batch_size=4", "training.held_out=0.2", "training.threads=1",
+            f"output.dir={out}", f"mlflow.tracking_uri={uri}"]
+    result = CliRunner().invoke(
+        app, ["train", "domain-adapt", str(archive), "--data", str(tiny_models.data_dir),
+              *[arg for item in sets for arg in ("--set", item)]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-3000:]
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["steps"] == 2 and Path(summary["model_dir"]) == out and (out / "model.safetensors").is_file()
+    run = MlflowClient(tracking_uri=uri).get_run(summary["run_id"])
+    assert run.data.params["training.max_steps"] == "2"
+    assert run.data.metrics["held_out_mlm_loss_after"] == summary["held_out_mlm_loss_after"]
+    bad = CliRunner().invoke(app, ["train", "domain-adapt", str(archive), "--set", "training.epochs=0"])
+    assert bad.exit_code != 0 and "epochs" in str(bad.exception or bad.output)

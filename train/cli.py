@@ -123,39 +123,36 @@ def domain_adapt_cmd(
         list[Path] | None,
         typer.Argument(help="Unlabeled JSONL(.gz) articles, .txt or .html files (default: the shared archive)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Output model folder (default: runs/models/encoder-domain).")] = None,
-    data: DataOpt = None,
-    base_model: Annotated[str, typer.Option(help="Encoder to adapt: 'default', an HF id or a local path.")] = "default",
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 5e-5,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (smoke runs).")] = None,
-    threads: Annotated[int | None, typer.Option(min=1)] = None,
-    seed: int = 13,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    data: Annotated[str | None, typer.Option("--data", help="Records folder whose dev/test are left out.")] = None,
 ) -> None:
-    """Continue masked-LM pretraining of the encoder on unlabeled news; dev/test paragraphs are left out.
+    """Continue masked-LM pretraining of the encoder on unlabeled news (configs/domain.yaml); dev/test
+    paragraphs are left out. Then fine-tune from it with --set model.base_model=<its folder>.
 
-    Example: frontwire train domain-adapt --epochs 3, then
-    frontwire train classifier --set model.base_model=runs/models/encoder-domain
+    Example: frontwire train domain-adapt --set training.epochs=3
     """
     from frontwire.paths import shared_dir, work_dir
     from frontwire.schema import load_schema
     from frontwire.train.data import load_split_data
-    from frontwire.train.domain import DomainConfig, archive_paragraphs, domain_adapt
+    from frontwire.train.domain import archive_paragraphs, domain_adapt, load_domain_config
     from frontwire.train.tracking import log_domain_run
 
+    overrides = (*(set_ or ()), *((f"data.records={data}",) if data else ()))
+    if archives:
+        overrides += (f"data.archives={json.dumps([str(p) for p in archives])}",)
+    cfg = load_domain_config(config, overrides)
     shared = shared_dir()
-    paths = archives or ([shared / "data" / "archive_articles.jsonl.gz"] if shared else [])
+    paths = [Path(p) for p in cfg.data.archives] or (
+        [shared / "data" / "archive_articles.jsonl.gz"] if shared else [])
     if not paths:
         raise typer.BadParameter("no archive given and ../shared/data/archive_articles.jsonl.gz is not there")
-    split = load_split_data(data, load_schema())
+    split = load_split_data(cfg.data.records, load_schema())
     held = [r.text for r in (*split.dev, *split.test)]
     paragraphs = archive_paragraphs(paths, exclude_texts=held)
-    config = DomainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
-                          threads=threads, seed=seed)
-    target = out or work_dir() / "models" / "encoder-domain"
-    metrics = domain_adapt(paragraphs, base_model, target, config)
-    run_id = log_domain_run(config, base_model, [str(p) for p in paths], metrics, target)
+    target = Path(cfg.output.dir) if cfg.output.dir else work_dir() / "models" / "encoder-domain"
+    metrics = domain_adapt(paragraphs, cfg.model.base_model, target, cfg.training)
+    run_id = log_domain_run(cfg, [str(p) for p in paths], metrics, target)
     typer.echo(json.dumps({"model_dir": str(target), "run_id": run_id, **metrics,
                            "excluded_dev_test_paragraphs": len(held)}, indent=1))
 

@@ -18,32 +18,64 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from frontwire.config import StrictModel, load_config
 from frontwire.documents import content_hash, read_documents
 from frontwire.modeling import pick_device, resolve_base_model, set_threads
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DomainConfig:
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    head_learning_rate: float = 1e-3
-    head_warmup_steps: int = 100
-    max_length: int = 128
-    mlm_probability: float = 0.15
-    held_out: float = 0.05
+class DomainConfig(StrictModel):
+    """The `training` section of configs/domain.yaml."""
+
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=5e-5, ge=0)
+    head_learning_rate: float = Field(default=1e-3, gt=0)
+    head_warmup_steps: int = Field(default=100, ge=0)
+    max_length: int = Field(default=128, ge=16, le=4096)
+    mlm_probability: float = Field(default=0.15, gt=0, lt=1)
+    held_out: float = Field(default=0.05, gt=0, lt=1)
     seed: int = 13
-    max_steps: int | None = None
-    threads: int | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1)
     device: str = "auto"
+
+
+class DomainData(StrictModel):
+    archives: list[str] = Field(default_factory=list)
+    records: str | None = None
+
+
+class DomainModel(StrictModel):
+    base_model: str = "default"
+
+
+class DomainOutput(StrictModel):
+    dir: str | None = None
+
+
+class DomainMlflow(StrictModel):
+    tracking_uri: str | None = None
+    experiment: str = "frontwire-domain"
+
+
+class DomainAdaptConfig(StrictModel):
+    data: DomainData = Field(default_factory=DomainData)
+    model: DomainModel = Field(default_factory=DomainModel)
+    training: DomainConfig = Field(default_factory=DomainConfig)
+    output: DomainOutput = Field(default_factory=DomainOutput)
+    mlflow: DomainMlflow = Field(default_factory=DomainMlflow)
+
+
+def load_domain_config(path: Path | str | None = None, overrides: tuple[str, ...] = ()) -> DomainAdaptConfig:
+    return load_config(DomainAdaptConfig, path, "domain.yaml", overrides)
 
 
 def archive_paragraphs(paths: Iterable[Path], exclude_texts: Iterable[str] = (), min_chars: int = 20) -> list[str]:

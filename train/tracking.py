@@ -148,14 +148,11 @@ def _requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("frontwire", "torch", "transformers", "mlflow", "pandas")]
 
 
-def log_domain_run(config: Any, base_model: str, archives: list[str], metrics: Mapping[str, float],
-                   model_dir: Path, tracking_uri: str | None = None, experiment: str = "frontwire-domain") -> str:
-    """One MLflow run for a domain-adaptation: config, archives, held-out MLM loss before/after, the model card."""
-    from dataclasses import asdict
-
-    setup_tracking(tracking_uri, experiment)
+def log_domain_run(config: Any, archives: list[str], metrics: Mapping[str, float], model_dir: Path) -> str:
+    """One MLflow run for a domain adaptation: the validated config, archives, held-out MLM loss before/after."""
+    setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     with mlflow.start_run(run_name=f"domain-{model_dir.name}") as run:
-        log_config({**asdict(config), "base_model": base_model, "archives": ",".join(archives)})
+        log_config({**config.model_dump(mode="json"), "archives_used": ",".join(archives)})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags({"frontwire.kind": "domain-adapted encoder", "frontwire.model_dir": str(model_dir)})
         return run.info.run_id
