@@ -14,7 +14,7 @@ paragraph (cached under --out), plus one-vs-rest logistic regression (`--learner
 TF-IDF + logistic regression, `frontwire.lexical.LexicalScorer` (`--learner lexical`). Both use the production
 decision code: per-label thresholds tuned on dev by `frontwire.metrics.tune_thresholds`, labels decoded by
 `frontwire.predictor.decode_topics` (exclusive boilerplate), and uncertainty measured by
-`frontwire.labeling.suggest.topic_uncertainty` (distance of each score to its label's threshold), the very
+`frontwire.labeling.informativeness.topic_uncertainty` (distance of each score to its label's threshold), the very
 score `frontwire labeling suggest` ranks by (its NER-margin part is left out: the learner is topics only).
 
 `--learner transformer` is the real thing (meant for a GPU): every round fine-tunes the production classifier
@@ -50,8 +50,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from frontwire.labeling.importer import import_tasks, read_export_file
+from frontwire.labeling.informativeness import topic_uncertainty
 from frontwire.labeling.settings import load_labeling_config
-from frontwire.labeling.suggest import topic_uncertainty
 from frontwire.metrics import multilabel_indicator, topic_metrics, tune_thresholds
 from frontwire.paths import default_export
 from frontwire.predictor import decode_topics

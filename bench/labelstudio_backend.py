@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -63,7 +61,6 @@ def run(args: argparse.Namespace, ls_url: str, ls_token: str) -> dict:
         if value:
             serve_args += [flag, str(value)]
     process, port = start_server(serve_args, env={"FRONTWIRE_API_TOKEN": TOKEN}, log_path=Path(args.server_log))
-    backend = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, auth=("labelstudio", TOKEN))
     try:
         client = LabelStudio(base_url=ls_url, api_key=ls_token, timeout=600)
         config = label_studio_config(load_schema(), load_labeling_config())
@@ -92,7 +89,6 @@ def run(args: argparse.Namespace, ls_url: str, ls_token: str) -> dict:
             "cpus": os.cpu_count(),
         }
     finally:
-        backend.close()
         stop_server(process)
 
 

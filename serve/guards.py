@@ -47,10 +47,13 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.per_path.get(scope["path"], self.default_limit)
-        too_large = error_body(413, f"request body is larger than max_body_bytes={limit}")
+
+        def too_large() -> JSONResponse:
+            return error_body(413, f"request body is larger than max_body_bytes={limit}")
+
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await too_large(scope, receive, send)
+            return await too_large()(scope, receive, send)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -60,7 +63,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return await too_large(scope, receive, send)
+                return await too_large()(scope, receive, send)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -139,26 +142,34 @@ class Telemetry:
                          elapsed * 1000)
 
 
+def token_matches(given: str, expected: str) -> bool:
+    # compare_digest: the time taken does not reveal how many leading characters matched.
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
 def check_token(request: Request) -> None:
     expected: str | None = request.app.state.token
     if expected is None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest: the time taken does not reveal how many leading characters matched.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not token_matches(given.strip(), expected):
         raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
 class GuardedRoute(APIRoute):
     """Auth first (before any parsing), then the body as strict UTF-8 JSON; failures are 401/415/422."""
 
+    # A router may set its own check (Label Studio's backend routes accept basic auth); by default the bearer
+    # token guards /v1/ and /admin/.
+    authorize: Callable[[Request], None] | None = None
+
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
-        protected = self.path.startswith(PROTECTED_PREFIXES)
+        check = self.authorize or (check_token if self.path.startswith(PROTECTED_PREFIXES) else None)
 
         async def guarded(request: Request) -> Response:
-            if protected:
-                check_token(request)
+            if check is not None:
+                check(request)
             if request.method in ("POST", "PUT", "PATCH"):
                 body = await request.body()
                 content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()

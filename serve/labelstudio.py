@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontwire.labeling.ls_controls import Controls, LabelConfigError, find_controls
 from frontwire.labeling.ls_results import to_label_studio_result
 from frontwire.serve.batcher import QueueFull
-from frontwire.serve.guards import GuardedRoute
+from frontwire.serve.guards import GuardedRoute, token_matches
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def check_backend_auth(request: Request) -> None:
             given = ""
     elif scheme.lower() != "bearer":
         given = ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not token_matches(given, expected):
         raise HTTPException(
             401,
             "missing or invalid credentials (basic auth password = the server token)",
@@ -56,7 +55,13 @@ def check_backend_auth(request: Request) -> None:
         )
 
 
-router = APIRouter(route_class=GuardedRoute, tags=["label studio"], dependencies=[Depends(check_backend_auth)])
+class BackendRoute(GuardedRoute):
+    """Credentials are checked before a (possibly 64 MB) body is read and parsed, as on /v1/."""
+
+    authorize = staticmethod(check_backend_auth)
+
+
+router = APIRouter(route_class=BackendRoute, tags=["label studio"])
 
 
 class _Body(BaseModel):

@@ -126,6 +126,9 @@ def export_onnx(model_dir: Path, precision: Precision = "fp32", cache_dir: Path 
     """Path of the (possibly freshly made) ONNX file for `model_dir` at `precision`."""
     model_dir = Path(model_dir)
     meta = ModelMeta.load(model_dir)
+    # int8 is quantized from the fp32 file: make sure that exists (once, not forced again) before this
+    # call reads the manifest, so the fp32 entry it writes is not overwritten by a stale copy below
+    fp32 = export_onnx(model_dir, "fp32", cache_dir) if precision == "int8" else None
     folder = cache_folder(model_dir, cache_dir)
     fingerprint = _fingerprint(model_dir)
     manifest_path = folder / MANIFEST
@@ -142,7 +145,7 @@ def export_onnx(model_dir: Path, precision: Precision = "fp32", cache_dir: Path 
         if precision == "fp32":
             _export_fp32(model_dir, meta, staged)
         else:
-            _quantize(export_onnx(model_dir, "fp32", cache_dir, force), staged)
+            _quantize(fp32, staged)
         os.replace(staged, target)
     manifest["files"][precision] = target.name
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")

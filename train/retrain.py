@@ -98,15 +98,16 @@ def compare_on_test(
     return result
 
 
-def _champion(name: str, tracking_uri: str, download_dir: Path) -> tuple[str, Path] | None:
-    from frontwire.evaluate.models import ModelSpecError, resolve_model
+def _champion(kind: str, name: str, tracking_uri: str) -> tuple[str, Path] | None:
+    """The current champion's label and model dir (registry versions are cached once, as for serving)."""
+    from frontwire.model_sources import ModelSourceError, resolve_model
 
     try:
-        source = resolve_model(f"models:/{name}@champion", tracking_uri, download_dir)
-    except ModelSpecError as err:
+        ref = resolve_model(f"models:/{name}@champion", kind, name, tracking_uri=tracking_uri)
+    except ModelSourceError as err:
         log.info("retrain_no_champion name=%s (%s)", name, err)
         return None
-    return f"{name} v{source.version} (champion)", source.model_dir
+    return f"{name} v{ref.version} (champion)", ref.model_dir
 
 
 # ---------------------------------------------------------------------------------------------------- retrain
@@ -137,7 +138,6 @@ def retrain(
     device: str = "auto",
     kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, Any]:
-    import tempfile
 
     import mlflow
 
@@ -186,55 +186,54 @@ def retrain(
     test = load_split_data(data_dir, schema, limit).test
     summary["test"] = {"paragraphs": len(test), "note": "groups keep their split across imports: fixed test set"}
 
-    with tempfile.TemporaryDirectory(prefix="frontwire-retrain-") as downloads:
-        for kind in kinds:
-            config = configs[kind]
-            uri = config.mlflow.tracking_uri or default_tracking_uri()
-            name = config.mlflow.registered_model
-            champion = _champion(name, uri, Path(downloads) / kind)  # before training: the champion being replaced
-            data = load_split_data(data_dir, schema, config.data.limit)
-            outcome = _train(kind, config, schema, data)
-            label = f"{name} v{outcome.version} (candidate)" if outcome.version else f"{outcome.model_dir.name}"
-            comparison = compare_on_test(
-                kind, (label, outcome.model_dir), champion, test, n_resamples, seed, device=device
-            )
-            entry: dict[str, Any] = {
-                "registered_model": name,
-                "version": outcome.version,
-                "run_id": outcome.run_id,
-                "model_dir": str(outcome.model_dir),
-                "tracking_uri": outcome.tracking_uri,
-                "dev": headline(kind, outcome.metrics.get("dev", {})),
-                "test_comparison": comparison,
+    for kind in kinds:
+        config = configs[kind]
+        uri = config.mlflow.tracking_uri or default_tracking_uri()
+        name = config.mlflow.registered_model
+        champion = _champion(kind, name, uri)  # before training: the champion being replaced
+        data = load_split_data(data_dir, schema, config.data.limit)
+        outcome = _train(kind, config, schema, data)
+        label = f"{name} v{outcome.version} (candidate)" if outcome.version else f"{outcome.model_dir.name}"
+        comparison = compare_on_test(
+            kind, (label, outcome.model_dir), champion, test, n_resamples, seed, device=device
+        )
+        entry: dict[str, Any] = {
+            "registered_model": name,
+            "version": outcome.version,
+            "run_id": outcome.run_id,
+            "model_dir": str(outcome.model_dir),
+            "tracking_uri": outcome.tracking_uri,
+            "dev": headline(kind, outcome.metrics.get("dev", {})),
+            "test_comparison": comparison,
+        }
+        if outcome.version is None:
+            entry["decision"] = {
+                "decision": "not-registered",
+                "promoted": False,
+                "reason": "mlflow.register=false: nothing to promote",
             }
-            if outcome.version is None:
-                entry["decision"] = {
-                    "decision": "not-registered",
-                    "promoted": False,
-                    "reason": "mlflow.register=false: nothing to promote",
-                }
-            elif promote:
-                from frontwire.train.registry import promote as promote_version
+        elif promote:
+            from frontwire.train.registry import promote as promote_version
 
-                decision = promote_version(
-                    kind,
-                    version=outcome.version,
-                    tracking_uri=outcome.tracking_uri,
-                    registered_model=name,
-                    device=device,
-                )
-                entry["decision"] = decision.as_dict()
-            else:
-                entry["decision"] = {
-                    "decision": "not-asked",
-                    "promoted": False,
-                    "reason": "--no-promote: registered as candidate only",
-                }
-            entry["warning"] = disagreement(kind, entry)
-            mlflow.set_tracking_uri(outcome.tracking_uri)
-            with mlflow.start_run(run_id=outcome.run_id):
-                mlflow.log_dict({"data": summary["data"], kind: entry}, "retrain/summary.json")
-            summary[kind] = entry
+            decision = promote_version(
+                kind,
+                version=outcome.version,
+                tracking_uri=outcome.tracking_uri,
+                registered_model=name,
+                device=device,
+            )
+            entry["decision"] = decision.as_dict()
+        else:
+            entry["decision"] = {
+                "decision": "not-asked",
+                "promoted": False,
+                "reason": "--no-promote: registered as candidate only",
+            }
+        entry["warning"] = disagreement(kind, entry)
+        mlflow.set_tracking_uri(outcome.tracking_uri)
+        with mlflow.start_run(run_id=outcome.run_id):
+            mlflow.log_dict({"data": summary["data"], kind: entry}, "retrain/summary.json")
+        summary[kind] = entry
     summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     history = data_dir / "retrain"
     history.mkdir(parents=True, exist_ok=True)

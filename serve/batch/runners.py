@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import inspect
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +49,7 @@ class PredictorSpec:
     device: str = "auto"
     batch_size: int = 32
     backend: str | None = None
+    threads: int | None = None  # intra-op threads of the models (None = the backend's default: all cores)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -58,14 +58,9 @@ class PredictorSpec:
     def build(self):
         from frontwire.predictor import Predictor
 
-        kwargs: dict[str, Any] = {"classifier_dir": self.classifier_dir, "ner_dir": self.ner_dir,
-                                  "device": self.device, "batch_size": self.batch_size}
-        if self.backend is not None:
-            # passed through only where the predictor has the option: an unknown kwarg must fail loudly here
-            if "backend" not in inspect.signature(Predictor).parameters:
-                raise ValueError(f"backend={self.backend!r} given, but this Predictor has no backend option")
-            kwargs["backend"] = self.backend
-        return Predictor(**kwargs)
+        # threads go to the predictor, which sets them for whichever backend runs (torch or ONNX Runtime)
+        return Predictor(classifier_dir=self.classifier_dir, ner_dir=self.ner_dir, device=self.device,
+                         batch_size=self.batch_size, backend=self.backend or "torch", threads=self.threads)
 
 
 class Runner(Protocol):
@@ -78,10 +73,7 @@ class ThreadRunner:
     """One predictor in this process; torch spreads each forward pass over `threads` intra-op threads."""
 
     def __init__(self, spec: PredictorSpec, threads: int) -> None:
-        from frontwire.modeling import set_threads
-
-        set_threads(threads)
-        self.predictor, self.tasks = spec.build(), spec.tasks
+        self.predictor, self.tasks = replace(spec, threads=threads).build(), spec.tasks
 
     def map(self, jobs: Iterator[tuple[Any, Sequence[str]]]) -> Iterator[tuple[Any, list[Prediction]]]:
         for key, texts in jobs:
@@ -97,10 +89,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: PredictorSpec) -> None:
-    from frontwire.modeling import set_threads
-
-    set_threads(1)  # one core per process: more threads would only fight over the same cores
-    _WORKER["predictor"], _WORKER["tasks"] = spec.build(), spec.tasks
+    # one core per process: more threads would only fight over the same cores
+    _WORKER["predictor"], _WORKER["tasks"] = replace(spec, threads=1).build(), spec.tasks
 
 
 def _predict_in_worker(texts: Sequence[str]) -> list[Prediction]:

@@ -84,12 +84,10 @@ def _predict_batches(batches: Iterator[pa.RecordBatch], spec: PredictorSpec, shi
                      schema: pa.Schema, include_text: bool, chunk_size: int) -> Iterator[pa.RecordBatch]:
     """Runs on executors: the local engine's predictor and row builder over Arrow batches of paragraphs."""
     if spec not in _PREDICTORS:  # Python workers are reused across tasks: load the models once per worker
-        from frontwire.modeling import set_threads
-
-        set_threads(int(os.environ.get("FRONTWIRE_SPARK_THREADS", "1")))  # Spark already runs a task per core
         local = PredictorSpec(_model_dir(spec.classifier_dir, ship) if spec.classifier_dir else None,
                               _model_dir(spec.ner_dir, ship) if spec.ner_dir else None,
-                              spec.device, spec.batch_size, spec.backend)
+                              spec.device, spec.batch_size, spec.backend,
+                              threads=int(os.environ.get("FRONTWIRE_SPARK_THREADS", "1")))  # a task per core
         _PREDICTORS[spec] = local.build()
     predictor = _PREDICTORS[spec]
     for batch in batches:
