@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frontwire.evaluate.conll import read_conll
+from frontwire.conll import read_conll
+from frontwire.conll import record_id as conll_record_id
 from frontwire.evaluate.entities import word_offsets
 from frontwire.labeling.importer import RECORDS_FILE, SPLITS_FILE, read_export_file
 from frontwire.labeling.ls_export import ERROR, convert_export
@@ -104,8 +105,14 @@ def load_eval_data(source: Path, schema: LabelSchema, kind: str, split: str) -> 
     else:
         if kind != "ner":
             raise DataError(f"{source}: a CoNLL file has no topic labels; a classifier needs records or an export")
-        records, conll_issues = read_conll(source)
-        issues.extend(InputIssue(*i) for i in conll_issues)
+        bad_lines: list = []
+        orphans: list = []
+        records = read_conll(source, bad_lines, orphans)
+        issues.extend(InputIssue(None, f"{e.path}:{e.line}", ERROR, "bad_line", e.reason) for e in bad_lines)
+        issues.extend(
+            InputIssue(conll_record_id(e.path, e.line), f"{e.path}:{e.line}", WARNING, "i_without_b", e.reason)
+            for e in orphans
+        )
         fmt = "conll"
     records = [r for r in records if _valid(r, schema, kind, issues)]
     if assignment is None:

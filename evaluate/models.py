@@ -2,7 +2,7 @@
 
 runs/models/classifier-…        a model directory (frontwire.json inside)
 runs:/<run_id>                   the run's `model_dir/` artifacts (what training logs)
-models:/<name>@<alias>           a registered version → its source run → that run's `model_dir/`
+models:/<name>@<alias>           a registered version (frontwire.model_sources' download cache)
 models:/<name>/<version>
 baseline:tfidf                   the TF-IDF baseline, trained on the data's train split (classifier only)
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from frontwire.metrics import multilabel_indicator, tune_thresholds
+from frontwire.model_sources import ModelSourceError
 from frontwire.modeling import META_FILE, ModelMeta
 from frontwire.predictor import decode_topics
 from frontwire.records import Record
@@ -28,7 +29,7 @@ MODEL_DIR_ARTIFACT = "model_dir"
 _LOGGED_MODEL = re.compile(r"^models:/(m-[0-9a-f]+)$")
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(ModelSourceError):
     """A model argument that does not lead to a frontwire model."""
 
 
@@ -75,7 +76,7 @@ def resolve_model(spec: str, tracking_uri: str, download_dir: Path) -> ModelSour
         run_id, _, path = spec.removeprefix("runs:/").partition("/")
         return _from_run(ModelSource(spec, "run", ""), run_id, path or MODEL_DIR_ARTIFACT, tracking_uri, download_dir)
     if spec.startswith("models:/"):
-        return _from_registry(spec, tracking_uri, download_dir)
+        return _from_registry(spec, tracking_uri)
     path = Path(spec)
     if not (path / META_FILE).is_file():
         raise ModelSpecError(
@@ -114,26 +115,30 @@ def _from_run(source: ModelSource, run_id: str, path: str, tracking_uri: str, do
     return _with_meta(source, Path(local))
 
 
-def _from_registry(spec: str, tracking_uri: str, download_dir: Path) -> ModelSource:
+def _from_registry(spec: str, tracking_uri: str) -> ModelSource:
+    """A registered version through the core resolver's parsing and download cache (versions are immutable),
+    plus the run and logged-model ids the evaluation's metrics are attached to."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    reference = spec.removeprefix("models:/")
-    name, at, alias = reference.partition("@")
-    number = None
-    if not at:
-        name, slash, number = reference.partition("/")
-        if not slash or not number.isdigit():
-            raise ModelSpecError(
-                f"{spec}: name a version or an alias: models:/<name>/<version>, models:/<name>@<alias>"
-            )
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    from frontwire.model_sources import ModelSourceError, download_version, parse_models_uri, registry_client
+
     try:
-        version = client.get_model_version_by_alias(name, alias) if at else client.get_model_version(name, number)
+        name, number, alias = parse_models_uri(spec)
+    except ModelSourceError as err:
+        raise ModelSpecError(str(err)) from err
+    if number is None and alias is None:
+        raise ModelSpecError(f"{spec}: name a version or an alias: models:/<name>/<version>, models:/<name>@<alias>")
+    client = registry_client(tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
+        if not version.run_id:
+            raise ModelSpecError(f"{spec}: version {version.version} has no source run")
+        experiment_id = client.get_run(version.run_id).info.experiment_id
+        model_dir = download_version(client, name, str(version.version))
     except MlflowException as err:
         raise ModelSpecError(f"{spec}: not in the registry at {tracking_uri}: {err.message}") from err
-    if not version.run_id:
-        raise ModelSpecError(f"{spec}: version {version.version} has no source run (no model_dir artifacts)")
+    except ModelSourceError as err:
+        raise ModelSpecError(str(err)) from err
     # MLflow 3 versions registered from a logged model carry its id in `source` (models:/m-…), not always in
     # `model_id`; the id is where the evaluation's metrics get attached
     logged = _LOGGED_MODEL.match(version.source or "")
@@ -141,12 +146,15 @@ def _from_registry(spec: str, tracking_uri: str, download_dir: Path) -> ModelSou
         spec,
         "registry",
         "",
+        run_id=version.run_id,
+        experiment_id=experiment_id,
         registered_name=name,
         version=str(version.version),
-        alias=alias or None,
+        alias=alias,
         model_id=version.model_id or (logged.group(1) if logged else None),
     )
-    return _from_run(source, version.run_id, MODEL_DIR_ARTIFACT, tracking_uri, download_dir)
+    log.info("model_resolved spec=%s run=%s dir=%s", spec, version.run_id, model_dir)
+    return _with_meta(source, model_dir)
 
 
 def load_scorer(source: ModelSource, device: str):

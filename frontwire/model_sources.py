@@ -53,7 +53,7 @@ class ModelRef:
         return {k: v for k, v in asdict(self).items() if k not in ("model_dir", "kind")}
 
 
-def _client(tracking_uri: str | None):
+def registry_client(tracking_uri: str | None):
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress bars garble service logs
     from mlflow.tracking import MlflowClient
@@ -62,7 +62,7 @@ def _client(tracking_uri: str | None):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _download(client, name: str, version: str) -> Path:
+def download_version(client, name: str, version: str) -> Path:
     import mlflow.artifacts
 
     target = work_dir() / "serve-models" / name / str(version)
@@ -95,7 +95,7 @@ def _download(client, name: str, version: str) -> Path:
     return target
 
 
-def _parse_models_uri(source: str) -> tuple[str, str | None, str | None]:
+def parse_models_uri(source: str) -> tuple[str, str | None, str | None]:
     """`models:/name@alias` → (name, None, alias); `models:/name/3` → (name, "3", None); `models:/name` → newest."""
     rest = source.removeprefix("models:/").strip("/")
     if "@" in rest:
@@ -130,7 +130,7 @@ def _from_registry(client, kind: str, name: str, version: str | None, alias: str
                 raise ModelSourceError(f"registered model {name!r} has no versions")
             version = str(max(int(v.version) for v in versions))
             _warn_once("model_newest_version name=%s version=%s (no alias)", name, version)
-        model_dir = _download(client, name, str(version))
+        model_dir = download_version(client, name, str(version))
     except MlflowException as err:
         raise ModelSourceError(f"{source}: {err.message}") from err
     return ModelRef(kind, model_dir, name, str(version), alias, source)
@@ -140,7 +140,7 @@ def resolve_model(source: str | None, kind: str, registered_name: str, alias: st
                   tracking_uri: str | None = None) -> ModelRef | None:
     """A ModelRef for `source`; None when no source is given and nothing of that name is registered."""
     if source is None:
-        client = _client(tracking_uri)
+        client = registry_client(tracking_uri)
         from mlflow.exceptions import MlflowException
 
         try:
@@ -150,8 +150,8 @@ def resolve_model(source: str | None, kind: str, registered_name: str, alias: st
             return None
         ref = _from_registry(client, kind, registered_name, None, alias, f"models:/{registered_name}@{alias}", True)
     elif source.startswith("models:/"):
-        name, version, wanted_alias = _parse_models_uri(source)
-        ref = _from_registry(_client(tracking_uri), kind, name, version, wanted_alias, source, False)
+        name, version, wanted_alias = parse_models_uri(source)
+        ref = _from_registry(registry_client(tracking_uri), kind, name, version, wanted_alias, source, False)
     else:
         try:  # a name too long for the file system or a NUL byte is a bad source, not a server fault
             path = Path(source).expanduser()

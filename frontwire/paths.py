@@ -37,6 +37,13 @@ def default_export() -> Path:
     return sample_export()
 
 
+def shared_archives() -> list[Path]:
+    """The shared unlabeled archive, as a list (empty where ../shared is absent)."""
+    shared = shared_dir()
+    archive = shared / "data" / "archive_articles.jsonl.gz" if shared else None
+    return [archive] if archive is not None and archive.is_file() else []
+
+
 def work_dir() -> Path:
     return Path(os.environ.get(HOME_ENV, "runs")).resolve()
 

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from frontwire.cli import app
+from frontwire.conll import read_conll, tags_to_spans
 from frontwire.paths import SHARED_ENV, shared_dir
 from frontwire.records import LineError
 from frontwire.train.benchmarks import (
@@ -19,9 +20,7 @@ from frontwire.train.benchmarks import (
     benchmark_dir,
     carve_dev,
     conll_token_metrics,
-    read_conll,
     read_reuters,
-    tags_to_spans,
 )
 
 CONLL = """-DOCSTART- -X- -X- O

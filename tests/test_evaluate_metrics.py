@@ -181,12 +181,12 @@ def test_conll_file_becomes_records_and_bad_sentences_are_reported(tmp_path: Pat
         ("sample:7", "Peter Blackburn", [(0, 15, ENT[0])]),
         ("sample:13", "Kyiv was shelled", [(0, 4, ENT[2])]),
     ]
-    assert [(i.record_id, i.severity, i.reason) for i in data.issues] == [
-        ("sample:10", "error", "bad_line"),
-        ("sample:13", "warning", "i_without_b"),
-        ("sample:3", "error", "unknown_entity_type"),
+    assert [(i.record_id, i.location.rsplit("/", 1)[-1], i.severity, i.reason) for i in data.issues] == [
+        (None, "sample.conll:11", "error", "bad_line"),  # the bad line itself; its sentence (line 10) is left out
+        ("sample:13", "sample.conll:13", "warning", "i_without_b"),
+        ("sample:3", "sample:3", "error", "unknown_entity_type"),
     ]
-    assert "line 11" in data.issues[0].detail
+    assert "column" in data.issues[0].detail and f"I-{ENT[2]} at token 'Kyiv'" in data.issues[1].detail
     assert data.describe()["input_errors"] == 2 and data.describe()["input_warnings"] == 1
     with pytest.raises(ValueError, match="no topic labels"):
         load_eval_data(path, SCHEMA, "classifier", "test")

@@ -20,17 +20,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from frontwire.conll import read_conll, token_spans
 from frontwire.paths import SHARED_ENV, shared_dir, work_dir
-from frontwire.records import EntitySpan, LineError, Record
-from frontwire.schema import LABEL_NAME_PATTERN, EntityType, LabelSchema, TopicLabel
+from frontwire.records import LineError, Record
+from frontwire.schema import EntityType, LabelSchema, TopicLabel
 from frontwire.train.data import SplitData
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "frontwire-benchmarks"
 DEV_FRACTION = 0.1
 DEV_SEED = 13
-_TAG = re.compile(r"^(?:O|(?P<prefix>[BI])-(?P<type>.+))$")
-_LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
 
 class BenchmarkDataMissing(FileNotFoundError):
@@ -122,125 +120,6 @@ def benchmark_dir(name: str) -> Path:
     if missing:
         raise BenchmarkDataMissing(f"benchmark {name!r}: {root} lacks {', '.join(missing)}")
     return root
-
-
-# --------------------------------------------------------------------------------------------- CoNLL
-
-
-@dataclass
-class _Sentence:
-    tokens: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    first_line: int = 0
-    bad: bool = False
-
-
-def tags_to_spans(tokens: Sequence[str], tags: Sequence[str]) -> tuple[str, list[EntitySpan]]:
-    """Tokens joined by single spaces, and the character spans of their IOB entities.
-
-    B-X opens an entity; I-X continues an open X entity and otherwise (after O, or after another type)
-    opens one, so IOB1-style files read the same as IOB2.
-    """
-    spans: list[EntitySpan] = []
-    position = 0
-    current: list[Any] | None = None  # [start, end, type]
-    for index, (token, tag) in enumerate(zip(tokens, tags, strict=True)):
-        start = position + (1 if index else 0)
-        end = start + len(token)
-        position = end
-        prefix, _, kind = tag.partition("-")
-        if prefix == "I" and current is not None and current[2] == kind:
-            current[1] = end
-            continue
-        if current is not None:
-            spans.append(EntitySpan(start=current[0], end=current[1], label=current[2]))
-            current = None
-        if prefix in ("B", "I"):
-            current = [start, end, kind]
-    if current is not None:
-        spans.append(EntitySpan(start=current[0], end=current[1], label=current[2]))
-    return " ".join(tokens), spans
-
-
-def _conll_sentences(path: Path, errors: list[LineError]) -> Iterator[tuple[int, _Sentence]]:
-    """(document index, sentence) for every sentence; a sentence with a bad line is reported and skipped."""
-    document = 0
-    sentence = _Sentence()
-
-    def flush() -> Iterator[tuple[int, _Sentence]]:
-        nonlocal sentence
-        if sentence.tokens and not sentence.bad:
-            yield document, sentence
-        sentence = _Sentence()
-
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            # WNUT-17's dev file carries stray byte-order marks (a line of its own, the end of a token)
-            line = raw.replace("\ufeff", "").rstrip("\r\n")
-            if not line.strip():
-                yield from flush()
-                continue
-            fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
-            if fields[0] == "-DOCSTART-":
-                yield from flush()
-                document += 1
-                continue
-            if not sentence.tokens and not sentence.bad:
-                sentence.first_line = line_no
-            reason = _bad_conll_line(fields)
-            if reason:
-                errors.append(LineError(str(path), line_no, reason))
-                sentence.bad = True
-                continue
-            sentence.tokens.append(fields[0])
-            sentence.tags.append(fields[-1])
-        yield from flush()
-
-
-def _bad_conll_line(fields: list[str]) -> str | None:
-    if len(fields) < 2:
-        return f"expected a token and a tag column, got {len(fields)} column(s)"
-    token, tag = fields[0], fields[-1]
-    if not token or any(ch.isspace() for ch in token):
-        return f"bad token {token!r}"
-    match = _TAG.match(tag)
-    if match is None:
-        return f"tag {tag!r} is not O, B-TYPE or I-TYPE"
-    kind = match.group("type")
-    if kind is not None and (kind == "O" or not _LABEL_NAME.match(kind)):
-        return f"entity type {kind!r} is not a valid label name"
-    return None
-
-
-def read_conll(path: Path | str, errors: list[LineError] | None = None) -> list[Record]:
-    """CoNLL-format file (token first, tag last; blank lines between sentences) → one Record per sentence.
-
-    Bad lines go to `errors` (file, line, reason) and drop their sentence; without a list they are logged.
-    """
-    path = Path(path)
-    collected: list[LineError] = []
-    records: list[Record] = []
-    for index, (document, sentence) in enumerate(_conll_sentences(path, collected)):
-        text, spans = tags_to_spans(sentence.tokens, sentence.tags)
-        records.append(
-            Record(
-                id=f"{path.stem}-{index:05d}",
-                text=text,
-                entities=spans,
-                meta={"file": path.name, "line": sentence.first_line, "document": document},
-            )
-        )
-    _report(collected, errors)
-    return records
-
-
-def token_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the tokens of a Record built by `read_conll` (tokens joined by single spaces)."""
-    spans, position = [], 0
-    for token in text.split(" "):
-        spans.append((position, position + len(token)))
-        position += len(token) + 1
-    return spans
 
 
 def ner_schema(name: str, types: Sequence[str], description: str = "") -> LabelSchema:

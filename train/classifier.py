@@ -37,6 +37,7 @@ from frontwire.records import Record
 from frontwire.schema import LabelSchema
 from frontwire.train.data import SplitData, load_split_data
 from frontwire.train.loop import LoopSettings, fit, seed_everything
+from frontwire.train.self_training import describe_with_pseudo, pseudo_records
 from frontwire.train.settings import ClassifierConfig
 
 log = logging.getLogger(__name__)
@@ -129,17 +130,20 @@ def train_classifier(
     labels = schema.topic_names
     base = resolve_base_model(config.model.base_model)
     tokenizer = load_tokenizer(base)
-    features = make_features(tokenizer, data.train, labels, config.model.max_length, config.model.stride)
+    pseudo = pseudo_records(config.self_training, data, config.mlflow.registered_model, config.mlflow.tracking_uri)
+    train_records = [*data.train, *pseudo]
+    features = make_features(tokenizer, train_records, labels, config.model.max_length, config.model.stride)
     log.info(
-        "data source=%s train=%d windows=%d dev=%d test=%d",
+        "data source=%s train=%d pseudo=%d windows=%d dev=%d test=%d",
         data.source,
         len(data.train),
+        len(pseudo),
         len(features),
         len(data.dev),
         len(data.test),
     )
 
-    pos_weight = positive_weights(data.train, labels, config.training.pos_weight)
+    pos_weight = positive_weights(train_records, labels, config.training.pos_weight)
     import torch
 
     model = EncoderClassifier(
@@ -163,7 +167,7 @@ def train_classifier(
         stride=config.model.stride,
         pooling=config.model.pooling,
         base_model=config.model.base_model,
-        dataset=data.describe(),
+        dataset=describe_with_pseudo(data, pseudo),
         train_config=config.model_dump(mode="json"),
     )
 
@@ -187,7 +191,7 @@ def train_classifier(
         mlflow.log_params(
             {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)}
         )
-        log_splits(data.parts(), meta.dataset, "labels")
+        log_splits({**data.parts(), **({"pseudo": pseudo} if pseudo else {})}, meta.dataset, "labels")
         settings = LoopSettings(**{k: getattr(config.training, k) for k in LoopSettings.__dataclass_fields__})
         result = fit(
             model,
@@ -239,7 +243,7 @@ def train_classifier(
             output_dir,
             "classifier",
             [r.text for r in data.dev[:3]] or ["Example."],
-            config.mlflow.registered_model if config.mlflow.register else None,
+            config.mlflow.registered_model if config.mlflow.register_version else None,
         )
         run_id = run.info.run_id
     if config.mlflow.baseline:

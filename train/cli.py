@@ -132,7 +132,7 @@ def domain_adapt_cmd(
 
     Example: frontwire train domain-adapt --set training.epochs=3
     """
-    from frontwire.paths import shared_dir, work_dir
+    from frontwire.paths import shared_archives, work_dir
     from frontwire.schema import load_schema
     from frontwire.train.data import load_split_data
     from frontwire.train.domain import archive_paragraphs, domain_adapt, load_domain_config
@@ -142,9 +142,7 @@ def domain_adapt_cmd(
     if archives:
         overrides += (f"data.archives={json.dumps([str(p) for p in archives])}",)
     cfg = load_domain_config(config, overrides)
-    shared = shared_dir()
-    paths = [Path(p) for p in cfg.data.archives] or (
-        [shared / "data" / "archive_articles.jsonl.gz"] if shared else [])
+    paths = [Path(p) for p in cfg.data.archives] or shared_archives()
     if not paths:
         raise typer.BadParameter("no archive given and ../shared/data/archive_articles.jsonl.gz is not there")
     split = load_split_data(cfg.data.records, load_schema())

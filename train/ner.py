@@ -206,7 +206,7 @@ def train_ner(
             output_dir,
             "ner",
             [r.text for r in data.dev[:3]] or ["Example."],
-            config.mlflow.registered_model if config.mlflow.register else None,
+            config.mlflow.registered_model if config.mlflow.register_version else None,
         )
         run_id = run.info.run_id
     log.info(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from frontwire.config import StrictModel, load_config
 
@@ -53,15 +53,30 @@ class EnsembleSection(StrictModel):
     weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
 
 
+class SelfTrainingSection(StrictModel):
+    enabled: bool = False
+    # the pseudo-labelling classifier: model dir or models:/ URI; null = the registered champion
+    teacher: str | None = None
+    # JSONL(.gz) articles, .txt or .html files; [] = ../shared/data/archive_articles.jsonl.gz
+    archives: list[str] = Field(default_factory=list)
+    margin: float = Field(default=2.0, ge=0)
+    # no label gets more pseudo positives than this times its gold positives (null = no cap)
+    label_ratio: float | None = Field(default=1.0, gt=0)
+    max_records: int | None = Field(default=None, ge=1)
+
+
 class OutputSection(StrictModel):
     dir: str | None = None
 
 
 class MlflowSection(StrictModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     tracking_uri: str | None = None
     experiment: str = "frontwire"
     registered_model: str
-    register: bool = True
+    # `register` in YAML; named otherwise in code because pydantic models already have a `register` attribute
+    register_version: bool = Field(default=True, alias="register")
     baseline: bool = False
 
 
@@ -71,6 +86,7 @@ class ClassifierConfig(StrictModel):
     training: TrainingSection = Field(default_factory=TrainingSection)
     thresholds: ThresholdSection = Field(default_factory=ThresholdSection)
     ensemble: EnsembleSection = Field(default_factory=EnsembleSection)
+    self_training: SelfTrainingSection = Field(default_factory=SelfTrainingSection)
     output: OutputSection = Field(default_factory=OutputSection)
     mlflow: MlflowSection = Field(default_factory=lambda: MlflowSection(registered_model="frontwire-classifier"))
 
