@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from frontwire.config import StrictModel
 from frontwire.modeling import META_FILE, ModelMeta
 from frontwire.paths import default_tracking_uri, work_dir
 
@@ -168,3 +169,26 @@ def resolve_model(source: str | None, kind: str, registered_name: str, alias: st
     if meta.kind != kind:
         raise ModelSourceError(f"{source} is a {meta.kind} model, not a {kind} model")
     return ref if ref.name else ModelRef(kind, ref.model_dir, meta.name, None, None, source)
+
+
+class ModelSourcesSection(StrictModel):
+    """Which trained models a stage loads (the `models` section of serve.yaml and predict.yaml).
+
+    `classifier` / `ner`: a model dir, `models:/name@alias` or `models:/name/<version>`; null = the registered
+    model's `alias` version in the tracking store (with the fallbacks `resolve_model` logs).
+    """
+
+    classifier: str | None = None
+    ner: str | None = None
+    registered_classifier: str = "frontwire-classifier"
+    registered_ner: str = "frontwire-ner"
+    alias: str = "champion"
+    tracking_uri: str | None = None
+
+    def registered(self, kind: str) -> str:
+        return self.registered_classifier if kind == "classifier" else self.registered_ner
+
+    def resolve(self, kind: str, source: str | None = None) -> ModelRef | None:
+        """`kind`'s model: `source` if given, else the configured one, else the registry default (None if unset)."""
+        configured = self.classifier if kind == "classifier" else self.ner
+        return resolve_model(source or configured, kind, self.registered(kind), self.alias, self.tracking_uri)

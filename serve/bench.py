@@ -203,19 +203,17 @@ def accuracy(kind: str, model_dir: Path, backends: list[str], limit: int, thread
 
 def run_bench(classifier: str | None, ner: str | None, count: int, threads: int | None, backends: list[str],
               accuracy_limit: int, rounds: int = 2) -> dict[str, Any]:
-    from frontwire.model_sources import resolve_model
+    from frontwire.model_sources import ModelSourcesSection
     from frontwire.serve.onnx_backend import default_threads
-    from frontwire.serve.settings import ModelsSection
 
     threads = threads or default_threads()
-    defaults = ModelsSection()
+    defaults = ModelSourcesSection()
     texts, source = bench_paragraphs(count)
     print(f"{len(texts)} paragraphs from {source}, {threads} threads, backends {backends}, best of {rounds} rounds")
     result: dict[str, Any] = {"paragraphs": len(texts), "source": source, "threads": threads, "rounds": rounds,
                               "models": {}}
-    for kind, wanted, registered in (("classifier", classifier, defaults.registered_classifier),
-                                     ("ner", ner, defaults.registered_ner)):
-        ref = resolve_model(wanted, kind, registered, defaults.alias)
+    for kind, wanted in (("classifier", classifier), ("ner", ner)):
+        ref = defaults.resolve(kind, wanted)
         if ref is None:
             print(f"\n{kind}: no model (give --{kind} or register one); skipped")
             continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from frontwire.model_sources import ModelRef, ModelSourceError, resolve_model
+from frontwire.model_sources import ModelRef, ModelSourceError
 from frontwire.predictor import Predictor
 from frontwire.serve.metrics import ServeMetrics
 from frontwire.serve.settings import TASKS, ModelsSection
@@ -55,9 +55,8 @@ class Bundle:
 def resolve_refs(config: ModelsSection, classifier: str | None = None, ner: str | None = None) -> dict[str, ModelRef]:
     """Both models' sources resolved (a source given here overrides the configured one)."""
     refs: dict[str, ModelRef] = {}
-    for kind, source, registered in (("classifier", classifier or config.classifier, config.registered_classifier),
-                                     ("ner", ner or config.ner, config.registered_ner)):
-        ref = resolve_model(source, kind, registered, config.alias, config.tracking_uri)
+    for kind, source in (("classifier", classifier), ("ner", ner)):
+        ref = config.resolve(kind, source)
         if ref is not None:
             refs[kind] = ref
     if not refs:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from frontwire.config import StrictModel, load_config
+from frontwire.model_sources import ModelSourcesSection
 
 TASKS = ("classifier", "ner")
 Backend = Literal["torch", "onnx", "onnx-int8"]
@@ -24,13 +25,7 @@ class ServerSection(StrictModel):
     log_requests: bool = True
 
 
-class ModelsSection(StrictModel):
-    classifier: str | None = None  # model dir or models:/name@alias (or models:/name/3); None = registry default
-    ner: str | None = None
-    registered_classifier: str = "frontwire-classifier"
-    registered_ner: str = "frontwire-ner"
-    alias: str = "champion"
-    tracking_uri: str | None = None
+class ModelsSection(ModelSourcesSection):
     backend: Backend = "onnx"
     device: str = "cpu"
     threads: int | None = Field(default=None, ge=1)

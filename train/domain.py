@@ -27,6 +27,7 @@ from pydantic import Field
 from frontwire.config import StrictModel, load_config
 from frontwire.documents import content_hash, read_documents
 from frontwire.modeling import pick_device, resolve_base_model, set_threads
+from frontwire.predictor import length_sorted_batches
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ def _encode(texts: Sequence[str], tokenizer, max_length: int):
 
 def _batches(dataset, batch_size: int, rng: np.random.Generator | None) -> list[list[int]]:
     """Length-bucketed batches (little padding), in random order when `rng` is given."""
-    lengths = np.array([len(ids) for ids in dataset["input_ids"]])
-    order = np.argsort(lengths, kind="stable")
-    batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    batches = length_sorted_batches([len(ids) for ids in dataset["input_ids"]], batch_size)
     if rng is not None:
         rng.shuffle(batches)
     return batches

@@ -11,10 +11,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from frontwire.model_sources import ModelSourceError, resolve_model
+from frontwire.model_sources import ModelSourceError, ModelSourcesSection
 from frontwire.modeling import ModelMeta
 from frontwire.paths import default_tracking_uri
-from frontwire.serve.batch.settings import ModelsSection
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +29,25 @@ class ResolvedModel:
     version: str  # "frontwire-classifier/3" for the registry, "dir:<model name>" for a folder
 
 
-def resolve_models(cfg: ModelsSection) -> tuple[ResolvedModel | None, ResolvedModel | None]:
-    classifier = resolve("classifier", cfg.classifier, cfg.registered_classifier, cfg)
-    ner = resolve("ner", cfg.ner, cfg.registered_ner, cfg)
+def resolve_models(cfg: ModelSourcesSection) -> tuple[ResolvedModel | None, ResolvedModel | None]:
+    classifier, ner = resolve("classifier", cfg), resolve("ner", cfg)
     if classifier is None and ner is None:
         raise ModelResolutionError("both models are 'none': nothing to predict")
     return classifier, ner
 
 
-def resolve(kind: str, source: str | None, registered: str, cfg: ModelsSection) -> ResolvedModel | None:
+def resolve(kind: str, cfg: ModelSourcesSection) -> ResolvedModel | None:
+    source = cfg.classifier if kind == "classifier" else cfg.ner
     if source is not None and source.lower() == "none":
         return None
     advice = f"train one (`frontwire train {kind}`), pass --{kind} MODEL_DIR, or --{kind} none to skip it"
     try:
-        ref = resolve_model(source, kind, registered, cfg.alias, cfg.tracking_uri)
+        ref = cfg.resolve(kind)
     except ModelSourceError as err:
         raise ModelResolutionError(f"--{kind}: {err}; {advice}") from err
     if ref is None:
         store = cfg.tracking_uri or default_tracking_uri()
-        raise ModelResolutionError(f"no registered {kind} model {registered!r} in {store}: {advice}")
+        raise ModelResolutionError(f"no registered {kind} model {cfg.registered(kind)!r} in {store}: {advice}")
     version = f"{ref.name}/{ref.version}" if ref.version else f"dir:{ref.name}"
     log.info("batch.model kind=%s version=%s dir=%s", kind, version, ref.model_dir)
     return ResolvedModel(kind, ref.model_dir, version)

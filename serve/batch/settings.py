@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from frontwire.config import StrictModel, load_config
+from frontwire.model_sources import ModelSourcesSection
 
 TASKS = ("classifier", "ner")
 
@@ -26,15 +27,6 @@ class OutputSection(StrictModel):
     keep_shards: bool = False
 
 
-class ModelsSection(StrictModel):
-    classifier: str | None = None
-    ner: str | None = None
-    registered_classifier: str = "frontwire-classifier"
-    registered_ner: str = "frontwire-ner"
-    alias: str = "champion"
-    tracking_uri: str | None = None
-
-
 class RuntimeSection(StrictModel):
     parallelism: Literal["threads", "processes"] = "threads"
     workers: int = Field(default=0, ge=0)
@@ -50,7 +42,7 @@ class RuntimeSection(StrictModel):
 class PredictConfig(StrictModel):
     input: InputSection = InputSection()
     output: OutputSection = OutputSection()
-    models: ModelsSection = ModelsSection()
+    models: ModelSourcesSection = Field(default_factory=ModelSourcesSection)
     runtime: RuntimeSection = RuntimeSection()
 
 
