@@ -379,7 +379,7 @@ def run_benchmark(
         if baseline is None:
             from frontwire.train.baseline import train_baseline
 
-            baseline = train_baseline(data, loaded.schema)
+            baseline = train_baseline(data, loaded.schema, scorer=outcome.lexical)
         result["baseline"] = {
             "model": "TF-IDF (1-2 grams) + logistic regression, thresholds tuned on dev",
             **{

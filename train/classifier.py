@@ -50,6 +50,7 @@ class TrainOutcome:
     version: str | None
     metrics: dict[str, Any]
     tracking_uri: str
+    lexical: LexicalScorer | None = None  # the TF-IDF scorer fitted on the train split (the baseline's model)
 
 
 def make_features(tokenizer, records: list[Record], labels: list[str], max_length: int, stride: int) -> list[dict]:
@@ -265,7 +266,7 @@ def train_classifier(
         metrics["dev"]["micro"]["f1"],
         metrics["dev"]["macro"]["f1"],
     )
-    return TrainOutcome(output_dir, run_id, version, metrics, tracking_uri)
+    return TrainOutcome(output_dir, run_id, version, metrics, tracking_uri, lexical)
 
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -2,10 +2,11 @@
 
 Only paragraphs the teacher is sure about on *every* label join: each label's score must sit at least
 `margin` logits away from that label's decision threshold (the teacher's own dev-tuned thresholds), so a
-pseudo-label says both "this topic is there" and "those are not". Paragraphs with no topic dominate a news
-archive; they are sub-sampled to the share they have in the gold records, so the student's priors do not
-drift. Paragraphs whose text is any gold record's (train, dev or test) are left out by content hash: gold
-labels win over pseudo ones, and dev/test texts never enter training.
+pseudo-label says both "this topic is there" and "those are not". The archive's topics are not the gold
+data's (diplomacy dominates it), so each label takes at most `label_ratio` x its gold positives, its most
+confident ones, and label-less paragraphs keep their gold share: the student's priors do not drift.
+Paragraphs whose text is any gold record's (train, dev or test) are left out by content hash: gold labels win
+over pseudo ones, and dev/test texts never enter training.
 
 The pseudo-labelled records carry `meta.pseudo_label = true` and the teacher's name; they are logged as
 their own MLflow dataset input. Yarowsky (1995), Xie et al. (2020, "Self-training with Noisy Student").
@@ -55,25 +56,19 @@ def select_balanced(
     candidates: Sequence[Record], confidence: Sequence[float], gold: Sequence[Record], labels: Sequence[str],
     label_ratio: float | None, max_records: int | None,
 ) -> list[Record]:
-    """The most confident candidates such that no label has more than `label_ratio` x its gold positives and
-    label-less paragraphs keep their gold share; at most `max_records` in all."""
-    gold_counts = {label: sum(label in r.labels for r in gold) for label in labels}
-    caps = {label: np.inf if label_ratio is None else label_ratio * count for label, count in gold_counts.items()}
-    taken = dict.fromkeys(labels, 0)
-    with_topic: list[int] = []
-    empty: list[int] = []
+    """Per label, its `label_ratio` x (gold positives) most confident candidates carrying it (a paragraph with
+    two labels may be chosen for either, so a frequent label can pass its cap by its co-occurrences); then the
+    most confident label-less candidates, to keep their gold share; at most `max_records`, most confident first.
+    """
     order = np.argsort(-np.asarray(confidence), kind="stable")
-    for index in order:
-        record = candidates[index]
-        if not record.labels:
-            empty.append(index)
-        elif all(taken[label] < caps[label] for label in record.labels):
-            with_topic.append(index)
-            for label in record.labels:
-                taken[label] += 1
+    chosen: set[int] = set()
+    for label in labels:
+        cap = None if label_ratio is None else round(label_ratio * sum(label in r.labels for r in gold))
+        carrying = [int(i) for i in order if label in candidates[i].labels]
+        chosen.update(carrying[:cap])
+    empty = [int(i) for i in order if not candidates[i].labels]
     empty_share = float(np.mean([not r.labels for r in gold])) if gold else 0.5
-    wanted_empty = round(len(with_topic) * empty_share / max(1e-9, 1 - empty_share))
-    chosen = set(with_topic) | set(empty[:wanted_empty])
+    chosen.update(empty[: round(len(chosen) * empty_share / max(1e-9, 1 - empty_share))])
     ranked = [int(i) for i in order if i in chosen][:max_records]
     return [candidates[i] for i in sorted(ranked)]
 
