@@ -8,7 +8,7 @@ same way whatever tokenizer a model used.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,13 +76,25 @@ def tune_thresholds(
     return thresholds
 
 
-def spans_to_word_tags(text: str, spans: Sequence[tuple[int, int, str]]) -> list[str]:
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    tags = ["O"] * len(words)
+WordSplitter = Callable[[str], list[tuple[int, int]]]
+
+
+def regex_words(text: str) -> list[tuple[int, int]]:
+    """Words and single punctuation marks: the units paragraph entities are scored on."""
+    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def spans_to_word_tags(
+    text: str, spans: Sequence[tuple[int, int, str]], words: WordSplitter = regex_words
+) -> list[str]:
+    """IOB2 tags over `words(text)`: a span tags every word it overlaps, its first one B-; a word already
+    tagged by an earlier span keeps that tag."""
+    units = words(text)
+    tags = ["O"] * len(units)
     for start, end, label in sorted(spans):
         first = True
-        for i, (w_start, w_end) in enumerate(words):
-            if w_end <= start or w_start >= end:
+        for i, (w_start, w_end) in enumerate(units):
+            if w_end <= start or w_start >= end or tags[i] != "O":
                 continue
             tags[i] = f"{'B' if first else 'I'}-{label}"
             first = False
@@ -93,10 +105,12 @@ def entity_metrics(
     texts: Sequence[str],
     gold: Sequence[Sequence[tuple[int, int, str]]],
     predicted: Sequence[Sequence[tuple[int, int, str]]],
+    words: WordSplitter = regex_words,
 ) -> dict[str, Any]:
-    """seqeval strict entity-level P/R/F1 per type and micro/macro overall."""
-    y_true = [spans_to_word_tags(t, g) for t, g in zip(texts, gold, strict=True)]
-    y_pred = [spans_to_word_tags(t, p) for t, p in zip(texts, predicted, strict=True)]
+    """seqeval strict entity-level P/R/F1 per type and micro/macro overall, over `words` of each text (CoNLL
+    data passes its own tokens, as conlleval scores it)."""
+    y_true = [spans_to_word_tags(t, g, words) for t, g in zip(texts, gold, strict=True)]
+    y_pred = [spans_to_word_tags(t, p, words) for t, p in zip(texts, predicted, strict=True)]
     report = seqeval_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
     per_type = {
         k: {

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from frontwire.conll import read_conll, token_spans
+from frontwire.metrics import entity_metrics
 from frontwire.paths import SHARED_ENV, shared_dir, work_dir
 from frontwire.records import LineError, Record
 from frontwire.schema import EntityType, LabelSchema, TopicLabel
@@ -263,33 +264,8 @@ def conll_token_metrics(
 ) -> dict[str, Any]:
     """seqeval strict IOB2 over the files' own tokens (as conlleval scores CoNLL): a predicted span tags
     every token it overlaps, its first token B-."""
-    from seqeval.metrics import classification_report
-    from seqeval.scheme import IOB2
-
-    def tags(text: str, spans: Sequence[tuple[int, int, str]]) -> list[str]:
-        tokens = token_spans(text)
-        out = ["O"] * len(tokens)
-        for start, end, label in sorted(spans):
-            first = True
-            for i, (t_start, t_end) in enumerate(tokens):
-                if t_end <= start or t_start >= end or out[i] != "O":
-                    continue
-                out[i] = f"{'B' if first else 'I'}-{label}"
-                first = False
-        return out
-
-    y_true = [tags(r.text, [(s.start, s.end, s.label) for s in r.entities]) for r in records]
-    y_pred = [tags(r.text, p) for r, p in zip(records, predicted, strict=True)]
-    report = classification_report(y_true, y_pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
-
-    def prf(row: dict[str, Any]) -> dict[str, float]:
-        return {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1-score"])}
-
-    return {
-        "per_type": {k: {**prf(v), "support": int(v["support"])} for k, v in report.items() if not k.endswith("avg")},
-        "micro": prf(report["micro avg"]),
-        "macro": prf(report["macro avg"]),
-    }
+    gold = [[(s.start, s.end, s.label) for s in r.entities] for r in records]
+    return entity_metrics([r.text for r in records], gold, predicted, words=token_spans)
 
 
 def run_benchmark(
