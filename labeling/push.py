@@ -57,14 +57,17 @@ def push_tasks(
     project_title: str,
     predictions: Mapping[str, Mapping[str, Any]] | None = None,
     chunk_size: int = 500,
+    in_project: set[str] | None = None,
 ) -> PushOutcome:
     """Import the tasks not yet in the project (by content hash), with their pre-annotations if given.
 
     `predictions` maps paragraph_id → {"model_version", "score", "result"} (Label Studio result items);
     they travel in the import call itself, so pre-annotating N tasks costs N/chunk_size requests.
+    `in_project`: the content hashes of the project's tasks when the caller has just listed them.
     """
     project, created = find_or_create_project(client, project_title, label_studio_config(schema, config))
-    in_project = {data.get("content_hash") for data in iter_task_data(client, project.id)} - {None}
+    if in_project is None:
+        in_project = {data.get("content_hash") for data in iter_task_data(client, project.id)} - {None}
     seen: set[str] = set()
     fresh: list[dict[str, Any]] = []
     already = duplicates = 0

@@ -309,7 +309,9 @@ def suggest(
         model_version,
     )
     if not dry_run and client is not None and chosen_tasks:
-        outcome.push = push_tasks(client, chosen_tasks, schema, config, project_title, predictions, chunk_size)
+        # project_state listed the project's tasks moments ago: no second listing of a project of any size
+        outcome.push = push_tasks(client, chosen_tasks, schema, config, project_title, predictions, chunk_size,
+                                  in_project=set(annotated))
     return outcome
 
 
