@@ -27,6 +27,7 @@ from frontwire.evaluate.report import render_html
 from frontwire.evaluate.topics import evaluate_topics, predict_topics
 from frontwire.modeling import set_threads
 from frontwire.paths import default_tracking_uri
+from frontwire.records import Record
 from frontwire.schema import LabelSchema, load_schema
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,23 @@ def _kind_and_schema(sources: list[ModelSource]) -> tuple[str, LabelSchema]:
     return kind, next(iter(schemas.values())) if schemas else load_schema()
 
 
+def score_model(
+    kind: str, model: Any, labels: Sequence[str], records: Sequence[Record], batch_size: int, top: int = 0
+) -> tuple[Any, Any, Counts]:
+    """(prediction run, evaluation, bootstrap counts) of one model on `records`: `labels` are the classifier's
+    labels or the entity types. The one scoring path of `frontwire evaluate` and `frontwire retrain`."""
+    texts = [r.text for r in records]
+    if kind == "classifier":
+        run = predict_topics(model, labels, texts, batch_size)
+        evaluation = evaluate_topics(list(records), run, top)
+        return run, evaluation, Counts(
+            evaluation.tp, evaluation.fp, evaluation.fn, np.ones(len(labels), dtype=bool), exact_match=True
+        )
+    run = predict_entities(model, texts, batch_size)
+    evaluation = evaluate_entities(list(records), run, list(labels), top)
+    return run, evaluation, Counts(evaluation.tp, evaluation.fp, evaluation.fn, evaluation.macro_columns)
+
+
 def _evaluate_side(
     side: str, source: ModelSource, data: EvalData, schema: LabelSchema, options: EvalOptions, weights: np.ndarray
 ) -> tuple[dict[str, Any], Counts]:
@@ -153,15 +171,16 @@ def _evaluate_side(
             labels = schema.topic_names
         else:
             model, labels = load_scorer(source, options.device), source.meta.labels
-        run = predict_topics(model, labels, texts, options.batch_size)
-        evaluation = evaluate_topics(data.records, run, options.top)
+        run, evaluation, counts = score_model(
+            "classifier", model, labels, data.records, options.batch_size, options.top
+        )
         plots = topic_plots(evaluation, labels, run.scores, run.thresholds, options.out / "plots", f"{side}_")
-        counts = Counts(evaluation.tp, evaluation.fp, evaluation.fn, np.ones(len(labels), dtype=bool), exact_match=True)
     else:
-        run = predict_entities(load_scorer(source, options.device), texts, options.batch_size)
-        evaluation = evaluate_entities(data.records, run, source.meta.schema_.entity_names, options.top)
+        model = load_scorer(source, options.device)
+        run, evaluation, counts = score_model(
+            "ner", model, source.meta.schema_.entity_names, data.records, options.batch_size, options.top
+        )
         plots = entity_plots(evaluation, options.out / "plots", f"{side}_")
-        counts = Counts(evaluation.tp, evaluation.fp, evaluation.fn, evaluation.macro_columns)
     seconds = run.seconds
     result = {
         "model": source.describe(),

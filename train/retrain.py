@@ -41,28 +41,12 @@ class SideResult:
 
 
 def _evaluate_side(kind: str, name: str, model_dir: Path, records: list, batch_size: int, device: str):
-    import numpy as np
-
-    from frontwire.evaluate.bootstrap import Counts
+    from frontwire.evaluate.runner import score_model
     from frontwire.predictor import EntityModel, TopicModel
 
-    texts = [r.text for r in records]
-    if kind == "classifier":
-        from frontwire.evaluate.topics import evaluate_topics, predict_topics
-
-        model = TopicModel.load(model_dir, device)
-        evaluation = evaluate_topics(records, predict_topics(model, model.meta.labels, texts, batch_size), top=0)
-        counts = Counts(
-            evaluation.tp, evaluation.fp, evaluation.fn, np.ones(len(model.meta.labels), dtype=bool), exact_match=True
-        )
-    else:
-        from frontwire.evaluate.entities import evaluate_entities, predict_entities
-
-        model = EntityModel.load(model_dir, device)
-        evaluation = evaluate_entities(
-            records, predict_entities(model, texts, batch_size), model.meta.schema_.entity_names, top=0
-        )
-        counts = Counts(evaluation.tp, evaluation.fp, evaluation.fn, evaluation.macro_columns)
+    model = (TopicModel if kind == "classifier" else EntityModel).load(model_dir, device)
+    labels = model.meta.labels if kind == "classifier" else model.meta.schema_.entity_names
+    _, evaluation, counts = score_model(kind, model, labels, records, batch_size)
     return SideResult(name, model_dir, counts, evaluation.summary["metrics"]), model.meta.schema_.tag
 
 
