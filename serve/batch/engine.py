@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from frontwire.paragraphs import split_text
 from frontwire.serve.batch import shards
-from frontwire.serve.batch.models import ResolvedModel, resolve_models
-from frontwire.serve.batch.runners import PredictorSpec, make_runner
+from frontwire.serve.batch.models import ResolvedModel, job_models
+from frontwire.serve.batch.runners import make_runner
 from frontwire.serve.batch.settings import PredictConfig
 from frontwire.serve.batch.sources import Item, Position, ReadOptions, SourceError, iter_inputs
 
@@ -134,8 +134,8 @@ def run(inputs: list[Path], output: Path, cfg: PredictConfig, *, resume: bool = 
             raise BatchError(f"input {path} does not exist")
     fmt = shards.output_format(output)
     errors_path = errors_path or shards.default_errors_path(output)
-    classifier, ner = models if models is not None else resolve_models(cfg.models)
-    versions = {m.kind: m.version for m in (classifier, ner) if m is not None}
+    job = job_models(cfg.models, models)
+    versions = job.versions
     manifest = _open_manifest(output, fingerprint(inputs, cfg, fmt, versions), resume, overwrite)
     if manifest.complete:
         log.info("batch.already_complete output=%s", output)
@@ -145,14 +145,8 @@ def run(inputs: list[Path], output: Path, cfg: PredictConfig, *, resume: bool = 
             paragraphs_predicted=0, seconds=0.0, paragraphs_per_s=0.0, output=str(output),
             errors_file=str(errors_path))
     done = manifest.finished()
-    spec = PredictorSpec(classifier.directory if classifier else None, ner.directory if ner else None,
-                         cfg.runtime.device, cfg.runtime.batch_size, cfg.runtime.backend)
-    topic_labels = None
-    if classifier is not None:
-        from frontwire.modeling import ModelMeta
-
-        topic_labels = ModelMeta.load(classifier.directory).labels
-    schema = shards.row_schema(topic_labels, ner is not None, cfg.output.include_text)
+    spec = job.spec(cfg.runtime)
+    schema = job.row_schema(cfg.output.include_text)
     workers = cfg.runtime.worker_count()
     log.info("batch.start inputs=%d output=%s parallelism=%s workers=%d shards_done=%d models=%s", len(inputs),
              output, cfg.runtime.parallelism, workers, len(done), versions)

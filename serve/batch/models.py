@@ -14,6 +14,9 @@ from pathlib import Path
 from frontwire.model_sources import ModelSourceError, ModelSourcesSection
 from frontwire.modeling import ModelMeta
 from frontwire.paths import default_tracking_uri
+from frontwire.serve.batch import shards
+from frontwire.serve.batch.runners import PredictorSpec
+from frontwire.serve.batch.settings import RuntimeSection
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,32 @@ class ResolvedModel:
     kind: str
     directory: Path
     version: str  # "frontwire-classifier/3" for the registry, "dir:<model name>" for a folder
+
+
+@dataclass(frozen=True)
+class JobModels:
+    """The resolved models of one batch job and what both engines (local and Spark) derive from them."""
+
+    classifier: ResolvedModel | None
+    ner: ResolvedModel | None
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {m.kind: m.version for m in (self.classifier, self.ner) if m is not None}
+
+    def spec(self, runtime: RuntimeSection) -> PredictorSpec:
+        return PredictorSpec(self.classifier.directory if self.classifier else None,
+                             self.ner.directory if self.ner else None,
+                             runtime.device, runtime.batch_size, runtime.backend)
+
+    def row_schema(self, include_text: bool):
+        labels = ModelMeta.load(self.classifier.directory).labels if self.classifier is not None else None
+        return shards.row_schema(labels, self.ner is not None, include_text)
+
+
+def job_models(cfg: ModelSourcesSection,
+               given: tuple[ResolvedModel | None, ResolvedModel | None] | None = None) -> JobModels:
+    return JobModels(*(given if given is not None else resolve_models(cfg)))
 
 
 def resolve_models(cfg: ModelSourcesSection) -> tuple[ResolvedModel | None, ResolvedModel | None]:

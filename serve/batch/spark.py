@@ -32,9 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from frontwire.serve.batch import shards
 from frontwire.serve.batch.engine import Chunk, Unit, build_rows, units_of
-from frontwire.serve.batch.models import ResolvedModel, resolve_models
+from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import PredictorSpec, release_memory
 from frontwire.serve.batch.settings import PredictConfig, load_predict_config
 from frontwire.serve.batch.sources import ReadOptions, parse_json_line
@@ -69,7 +68,7 @@ def _items(path: str, options: ReadOptions, spark) -> Any:
                                                                                         options))
 
 
-def _model_dir(directory: str, shipped: bool) -> Path:
+def _model_dir(directory: str | Path, shipped: bool) -> Path:
     if not shipped:
         return Path(directory)
     from pyspark import SparkFiles
@@ -102,22 +101,16 @@ def _predict_batches(batches: Iterator[pa.RecordBatch], spec: PredictorSpec, shi
 
 def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
               models: tuple[ResolvedModel | None, ResolvedModel | None] | None = None) -> dict[str, int]:
-    classifier, ner = models if models is not None else resolve_models(cfg.models)
-    versions = {m.kind: m.version for m in (classifier, ner) if m is not None}
+    job = job_models(cfg.models, models)
+    versions = job.versions
     options = ReadOptions(**cfg.input.model_dump())
     context = spark.sparkContext
     ship = not context.master.startswith("local")  # a local master's executors already see this disk
-    for model in (classifier, ner):
+    for model in (job.classifier, job.ner):
         if model is not None and ship:
             context.addFile(str(model.directory), recursive=True)
-    spec = PredictorSpec(str(classifier.directory) if classifier else None, str(ner.directory) if ner else None,
-                         cfg.runtime.device, cfg.runtime.batch_size, cfg.runtime.backend)
-    topic_labels = None
-    if classifier is not None:
-        from frontwire.modeling import ModelMeta
-
-        topic_labels = ModelMeta.load(classifier.directory).labels
-    schema = shards.row_schema(topic_labels, ner is not None, cfg.output.include_text)
+    spec = job.spec(cfg.runtime)
+    schema = job.row_schema(cfg.output.include_text)
     include_text, chunk_size = cfg.output.include_text, cfg.runtime.chunk_size
 
     items = context.union([_items(path, options, spark) for path in inputs])
