@@ -59,7 +59,7 @@ class SelfTrainingSection(StrictModel):
     teacher: str | None = None
     # JSONL(.gz) articles, .txt or .html files; [] = ../shared/data/archive_articles.jsonl.gz
     archives: list[str] = Field(default_factory=list)
-    margin: float = Field(default=2.0, ge=0)
+    margin: float = Field(default=1.0, ge=0)
     # no label gets more pseudo positives than this times its gold positives (null = no cap)
     label_ratio: float | None = Field(default=1.0, gt=0)
     max_records: int | None = Field(default=None, ge=1)
