@@ -131,7 +131,9 @@ def train_classifier(
     labels = schema.topic_names
     base = resolve_base_model(config.model.base_model)
     tokenizer = load_tokenizer(base)
-    pseudo = pseudo_records(config.self_training, data, config.mlflow.registered_model, config.mlflow.tracking_uri)
+    pseudo = pseudo_records(
+        config.self_training, data, labels, config.mlflow.registered_model, config.mlflow.tracking_uri
+    )
     train_records = [*data.train, *pseudo]
     features = make_features(tokenizer, train_records, labels, config.model.max_length, config.model.stride)
     log.info(

@@ -129,7 +129,8 @@ def load_teacher(settings: SelfTrainingSection, registered_name: str, tracking_u
 
 
 def pseudo_records(
-    settings: SelfTrainingSection, data: SplitData, registered_name: str, tracking_uri: str | None
+    settings: SelfTrainingSection, data: SplitData, labels: Sequence[str], registered_name: str,
+    tracking_uri: str | None,
 ) -> list[Record]:
     """Archive paragraphs pseudo-labelled by the teacher when `settings.enabled`, else none."""
     if not settings.enabled:
@@ -138,6 +139,11 @@ def pseudo_records(
     if not archives:
         raise FileNotFoundError("self_training: no archives given and the shared archive is absent")
     teacher = load_teacher(settings, registered_name, tracking_uri)
+    if list(teacher.meta.labels) != list(labels):
+        raise ValueError(
+            f"self_training: teacher {teacher.meta.name!r} predicts {teacher.meta.labels}, the schema has "
+            f"{list(labels)}: a teacher must share the student's labels"
+        )
     return pseudo_label(teacher, archive_paragraphs(archives), [*data.train, *data.dev, *data.test], settings)
 
 
