@@ -136,3 +136,15 @@ def test_a_classifier_run_trains_on_pseudo_labels_and_logs_them(tiny_models, tmp
     assert contexts >= {"train", "dev", "pseudo"}
     # the gold fingerprint is unchanged: promotion still compares on the same dev data
     assert dataset["fingerprint"] == data.fingerprint
+
+
+def test_a_teacher_with_other_labels_is_refused(tiny_models, tmp_path: Path) -> None:
+    from frontwire.train.self_training import pseudo_records
+
+    archive = tmp_path / "archive.txt"
+    archive.write_text("\n\n".join(ARCHIVE_PARAGRAPHS), encoding="utf-8")
+    settings = SelfTrainingSection(enabled=True, teacher=str(tiny_models.classifier_dir), archives=[str(archive)])
+    data = load_split_data(tiny_models.data_dir, load_schema(), limit=4)
+    with pytest.raises(ValueError, match="must share the student's labels"):
+        pseudo_records(settings, data, ["strike", "ceasefire"], "frontwire-classifier", tiny_models.tracking_uri)
+    assert pseudo_records(settings.model_copy(update={"enabled": False}), data, [], "x", None) == []
