@@ -143,6 +143,10 @@ def throughput(kind: str, model_dir: Path, texts: list[str], backends: list[str]
                 return m.entities(batch, size)
         call(batch=texts[:16])  # warm-up: first calls allocate
         runners[f"frontwire {backend}"] = lambda m=model, c=call: _timed_run(m, texts, c)[1]
+        # one text per call, what a server without dynamic batching does: the ratio to the row above is the most
+        # batching can buy on this machine
+        runners[f"  {backend}, 1 per call"] = lambda m=model, c=call: _timed_run(
+            m, texts, lambda: [c(batch=[text]) for text in texts])[1]
     best: dict[str, dict[str, float]] = {}
     for _ in range(rounds):
         for name, runner in runners.items():
