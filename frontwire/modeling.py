@@ -161,19 +161,21 @@ def save_classifier(model: EncoderClassifier, model_dir: Path) -> None:
     save_file(state, str(model_dir / WEIGHTS_FILE), metadata={"format": "pt", "frontwire": "classifier"})
 
 
-def load_classifier(model_dir: Path, meta: ModelMeta) -> EncoderClassifier:
+def load_classifier(model_dir: Path, meta: ModelMeta, attn_implementation: str | None = None) -> EncoderClassifier:
+    """`attn_implementation="eager"` for ONNX export: the graph optimizer fuses only that attention pattern."""
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(model_dir)
-    model = EncoderClassifier(AutoModel.from_config(config), len(meta.labels), meta.pooling or "mean")
+    encoder = AutoModel.from_config(config, attn_implementation=attn_implementation)
+    model = EncoderClassifier(encoder, len(meta.labels), meta.pooling or "mean")
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)))
     return model.eval()
 
 
-def load_tagger(model_dir: Path) -> nn.Module:
+def load_tagger(model_dir: Path, attn_implementation: str | None = None) -> nn.Module:
     from transformers import AutoModelForTokenClassification
 
-    return AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    return AutoModelForTokenClassification.from_pretrained(model_dir, attn_implementation=attn_implementation).eval()
 
 
 def load_tokenizer(path: str | Path):

@@ -14,6 +14,7 @@ from frontwire.paths import sample_export
 from frontwire.predictor import BACKENDS, EntityModel, Predictor, TopicModel
 from frontwire.schema import load_schema
 from frontwire.serve.onnx_backend import OnnxForward, export_onnx
+from frontwire.serve.onnx_fusion import fuse
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,38 @@ def test_onnx_int8_is_smaller_and_stays_close(tiny_models, texts) -> None:
         # the tiny model's scores sit near 0.5, so labels may flip; the scores themselves must stay close
         assert max(abs(want["scores"][k] - got["scores"][k]) for k in want["scores"]) < 0.1
         assert all(text[e["start"] : e["end"]] == e["text"] for e in got["entities"])
+
+
+def test_export_fuses_every_attention_layer(tiny_models) -> None:
+    from transformers import AutoConfig
+
+    layers = AutoConfig.from_pretrained(tiny_models.ner_dir).num_hidden_layers
+    export_onnx(tiny_models.ner_dir, "int8")
+    manifest = json.loads((tiny_models.ner_dir / "onnx" / "manifest.json").read_text())
+    assert manifest["fused_ops"]["Attention"] == layers
+    assert manifest["files"] == {"fp32": "model.fp32.onnx", "int8": "model.int8.onnx"}
+    assert not list((tiny_models.ner_dir / "onnx").glob("*.plain.onnx"))  # the unfused graph is not left behind
+
+
+def test_fusion_of_a_graph_without_attention_keeps_the_plain_graph(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    # logits = float(input_ids) * 2: a valid model with the exported inputs, but nothing to fuse
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["input_ids"], ["ids_float"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["ids_float", "two"], ["logits"])],
+        "no-attention",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence"])],
+        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    )
+    source = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    target = tmp_path / "fused.onnx"
+    assert fuse(source, target, num_heads=12, hidden_size=384, vocab_size=30522) == {}
+    assert not target.exists()
 
 
 def test_export_is_cached_and_redone_when_the_weights_change(tiny_models, tmp_path: Path) -> None:
