@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from frontwire.modeling import pick_device
 from frontwire.predictor import TopicModel
 from frontwire.records import Record, read_records
 from frontwire.schema import load_schema
+from frontwire.serve.onnx_backend import OnnxForward
 from frontwire.train.classifier import train_classifier
 from frontwire.train.data import load_split_data
-from frontwire.train.self_training import confident_labels, pseudo_label, select_balanced
+from frontwire.train.self_training import confident_labels, load_teacher, pseudo_label, select_balanced
 from frontwire.train.settings import SelfTrainingSection, load_classifier_config
 
 ARCHIVE_PARAGRAPHS = [
@@ -77,6 +79,15 @@ def test_balanced_selection_caps_each_label_by_its_gold_count_and_keeps_the_gold
 @pytest.fixture(scope="module")
 def teacher(tiny_models) -> TopicModel:
     return TopicModel.load(tiny_models.classifier_dir)
+
+
+def test_the_teacher_runs_on_onnx_on_cpu_with_torchs_scores(tiny_models, teacher) -> None:
+    settings = SelfTrainingSection(enabled=True, teacher=str(tiny_models.classifier_dir))
+    auto_teacher = load_teacher(settings, "frontwire-classifier", tiny_models.tracking_uri)
+    assert isinstance(auto_teacher.forward, OnnxForward) == (pick_device().type == "cpu")
+    np.testing.assert_allclose(auto_teacher.scores(ARCHIVE_PARAGRAPHS), teacher.scores(ARCHIVE_PARAGRAPHS), atol=1e-4)
+    torch_teacher = load_teacher(settings.model_copy(update={"backend": "torch"}), "frontwire-classifier", None)
+    assert not isinstance(torch_teacher.forward, OnnxForward)
 
 
 def test_pseudo_labels_leave_out_gold_texts_and_match_the_teachers_decoding(tiny_models, teacher) -> None:

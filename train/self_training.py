@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from frontwire.documents import content_hash
 from frontwire.model_sources import resolve_model
+from frontwire.modeling import pick_device
 from frontwire.paths import shared_archives
 from frontwire.predictor import TopicModel
 from frontwire.records import Record, fingerprint
@@ -124,8 +125,11 @@ def load_teacher(settings: SelfTrainingSection, registered_name: str, tracking_u
             f"self_training.teacher is unset and no {registered_name!r} model is registered: train one first "
             "or pass a model dir / models:/ URI"
         )
-    log.info("self_training teacher=%s dir=%s", ref.source, ref.model_dir)
-    return TopicModel.load(Path(ref.model_dir))
+    backend = settings.backend
+    if backend == "auto":
+        backend = "torch" if pick_device().type == "cuda" else "onnx"
+    log.info("self_training teacher=%s dir=%s backend=%s", ref.source, ref.model_dir, backend)
+    return TopicModel.load(Path(ref.model_dir), backend=backend)
 
 
 def pseudo_records(
