@@ -29,6 +29,7 @@ from frontwire.records import EntitySpan, Record, fingerprint
 from frontwire.schema import load_schema
 from frontwire.train import classifier as classifier_module
 from frontwire.train import ner as ner_module
+from frontwire.train import run_steps
 from frontwire.train.loop import LoopSettings, fit
 from frontwire.train.registry import PromotionError, promote
 from frontwire.train.settings import load_classifier_config, load_ner_config
@@ -424,9 +425,9 @@ def classifier_overrides(world: World, out: Path, limit: int = 8) -> tuple[str, 
 
 @dataclass
 class ClassifierRuns:
-    first: classifier_module.TrainOutcome
-    second: classifier_module.TrainOutcome
-    resumed: classifier_module.TrainOutcome
+    first: run_steps.TrainOutcome
+    second: run_steps.TrainOutcome
+    resumed: run_steps.TrainOutcome
     aliases_after: list[dict[str, int]]  # registry aliases after each registered training
     interrupted_run_status: str
 
@@ -445,7 +446,7 @@ def classifier_runs(world: World) -> ClassifierRuns:
     aliases.append(dict(client.get_registered_model(name).aliases))
 
     config = load_classifier_config(None, classifier_overrides(world, world.home / "models/resumed"))
-    real_fit = classifier_module.fit
+    real_fit = run_steps.fit
 
     def fit_killed_after_epoch_1(*args, on_epoch=None, **kwargs):
         def on_epoch_then_die(epoch: int, rec: dict) -> None:
@@ -456,7 +457,7 @@ def classifier_runs(world: World) -> ClassifierRuns:
         return real_fit(*args, on_epoch=on_epoch_then_die, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(classifier_module, "fit", fit_killed_after_epoch_1)
+        patch.setattr(run_steps, "fit", fit_killed_after_epoch_1)
         with pytest.raises(Interrupted):
             classifier_module.train_classifier(config, SCHEMA)
     interrupted = client.search_runs(
@@ -722,3 +723,31 @@ def test_promote_command(world: World) -> None:
     assert forced.exit_code == 0 and json.loads(forced.stdout)["decision"] == "forced"
     missing = runner.invoke(app, ["promote", "ner", "--tracking-uri", world.uri, "--name", "nothing-here"])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_train_commands_print_where_the_model_and_run_are(world: World, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from frontwire.cli import app
+
+    runner = CliRunner()
+    common = [arg for override in classifier_overrides(world, tmp_path / "unused", limit=6)
+              if not override.startswith(("output.dir", "thresholds", "mlflow.baseline", "data.source"))
+              for arg in ("--set", override)]
+    refused = runner.invoke(app, ["train", "ner", "--data", str(world.data_dir), "--resume", *common])
+    assert refused.exit_code == 2 and "--resume needs the run's folder" in refused.output
+    for kind, extra, figures in (
+        ("classifier", ["--set", "mlflow.baseline=false"], {"dev_micro_f1", "dev_macro_f1", "dev_per_label_f1"}),
+        ("ner", [], {"dev_entity_f1", "dev_per_type_f1"}),
+    ):
+        out = tmp_path / kind
+        result = runner.invoke(app, ["train", kind, "--data", str(world.data_dir), *common, *extra,
+                                     "--set", f"output.dir={out}"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output[result.output.index("{"):])
+        assert Path(summary["model_dir"]) == out and (out / "frontwire.json").is_file()
+        assert figures <= set(summary) and summary["tracking_uri"] == world.uri
+        run = world.client().get_run(summary["run_id"])
+        assert run.data.tags["frontwire.kind"] == kind and run.data.params["output.dir"] == str(out)
+        version = world.client().get_model_version(f"frontwire-{kind}", summary["registered_version"])
+        assert version.run_id == run.info.run_id

@@ -54,7 +54,7 @@ def train_baseline(
         metrics["test"] = topic_metrics(y_test, decode(scores(data.test), thresholds), labels)
 
     if experiment:
-        from frontwire.train.classifier import flat_metrics
+        from frontwire.train.run_steps import flat_metrics
 
         with mlflow.start_run(run_name="tfidf-logreg-baseline"):
             mlflow.set_tags(

@@ -9,9 +9,6 @@ registered version with alias `candidate`) → TF-IDF baseline in the same exper
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -31,26 +28,24 @@ from frontwire.modeling import (
     save_classifier,
     set_threads,
 )
-from frontwire.paths import work_dir
 from frontwire.predictor import TopicModel, TorchForward, encode_windows
 from frontwire.records import Record
 from frontwire.schema import LabelSchema
 from frontwire.train.data import SplitData, load_split_data
-from frontwire.train.loop import LoopSettings, fit, seed_everything
+from frontwire.train.loop import seed_everything
+from frontwire.train.run_steps import (
+    TrainOutcome,
+    fit_summary,
+    flat_metrics,
+    log_trained_model,
+    name_and_dir,
+    tracked_fit,
+    training_run,
+)
 from frontwire.train.self_training import describe_with_pseudo, pseudo_records
 from frontwire.train.settings import ClassifierConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainOutcome:
-    model_dir: Path
-    run_id: str
-    version: str | None
-    metrics: dict[str, Any]
-    tracking_uri: str
-    lexical: LexicalScorer | None = None  # the TF-IDF scorer fitted on the train split (the baseline's model)
 
 
 def make_features(tokenizer, records: list[Record], labels: list[str], max_length: int, stride: int) -> list[dict]:
@@ -123,7 +118,7 @@ def train_classifier(
     resume: bool = False,
     run_name: str | None = None,
 ) -> TrainOutcome:
-    from frontwire.train.tracking import log_config, log_model, log_splits, setup_tracking
+    from frontwire.train.tracking import log_splits, setup_tracking
 
     threads = set_threads(config.training.threads)
     seed_everything(config.training.seed)
@@ -159,8 +154,7 @@ def train_classifier(
     frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
-    name = run_name or f"classifier-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
+    name, output_dir = name_and_dir("classifier", run_name, config.output.dir)
     meta = ModelMeta(
         kind="classifier",
         name=name,
@@ -188,27 +182,12 @@ def train_classifier(
         }
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
-    with mlflow.start_run(run_name=name) as run:
-        mlflow.set_tags({"frontwire.kind": "classifier", "frontwire.schema": schema.tag})
-        log_config(config.model_dump(mode="json"))
-        mlflow.log_params(
-            {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)}
-        )
+    params = {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)}
+    with training_run("classifier", name, schema, config, params) as run:
         log_splits({**data.parts(), **({"pseudo": pseudo} if pseudo else {})}, meta.dataset, "labels")
-        settings = LoopSettings(**{k: getattr(config.training, k) for k in LoopSettings.__dataclass_fields__})
-        result = fit(
-            model,
-            features,
-            settings,
-            evaluate,
-            output_dir / "checkpoints",
-            pad_id=tokenizer.pad_token_id,
-            label_pad=None,
-            head_prefixes=("head.",),
-            device=device,
-            resume=resume,
-            on_epoch=lambda epoch, rec: mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=epoch),
-        )
+        result = tracked_fit(model, features, config.training, evaluate, output_dir / "checkpoints",
+                             pad_id=tokenizer.pad_token_id, label_pad=None, head_prefixes=("head.",), device=device,
+                             resume=resume)
 
         topic_model = TopicModel(meta, tokenizer, TorchForward(model, device))
         lexical = choose_lexical_blend(topic_model, data, config) if config.ensemble.lexical else None
@@ -220,12 +199,7 @@ def train_classifier(
             y_test, test_scores = score_records(topic_model, data.test)
             metrics["test"] = topic_metrics(y_test, decoded(topic_model, test_scores, thresholds), labels)
         metrics["lexical_weight"] = meta.lexical_weight
-        metrics["training"] = {
-            "best_epoch": result.best_epoch,
-            "seconds": round(result.seconds, 1),
-            "steps": result.steps,
-            "examples_per_second": round(result.examples_per_second, 2),
-        }
+        metrics["training"] = fit_summary(result)
         meta.metrics = metrics
 
         save_classifier(model.cpu(), output_dir)
@@ -242,12 +216,7 @@ def train_classifier(
         mlflow.log_metrics(flat_metrics(metrics))
         mlflow.log_dict(thresholds, "thresholds.json")
         mlflow.log_figure(pr_curves(y_dev, dev_scores, labels, thresholds), "plots/dev_pr_curves.png")
-        version = log_model(
-            output_dir,
-            "classifier",
-            [r.text for r in data.dev[:3]] or ["Example."],
-            config.mlflow.registered_model if config.mlflow.register_version else None,
-        )
+        version = log_trained_model(output_dir, "classifier", data.dev, config.mlflow)
         run_id = run.info.run_id
     if config.mlflow.baseline:
         from frontwire.train.baseline import train_baseline
@@ -269,23 +238,3 @@ def train_classifier(
         metrics["dev"]["macro"]["f1"],
     )
     return TrainOutcome(output_dir, run_id, version, metrics, tracking_uri, lexical)
-
-
-def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """{"dev": {"micro": {"f1": x}, "per_label": {"strike": {"f1": y}}}} → {"dev_micro_f1": x, "dev_strike_f1": y}."""
-    flat: dict[str, float] = {}
-    for split in ("dev", "test"):
-        block = metrics.get(split)
-        if not block:
-            continue
-        for average in ("micro", "macro", "samples"):
-            if average in block:
-                for key, value in block[average].items():
-                    flat[f"{split}_{average}_{key}"] = value
-        for group in ("per_label", "per_type"):
-            for name, values in block.get(group, {}).items():
-                for key in ("precision", "recall", "f1"):
-                    flat[f"{split}_{name}_{key}"] = values[key]
-        if "exact_match" in block:
-            flat[f"{split}_exact_match"] = block["exact_match"]
-    return flat

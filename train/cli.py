@@ -20,77 +20,56 @@ def _overrides(set_: list[str] | None, data: str | None) -> tuple[str, ...]:
     return (*(set_ or ()), *((f"data.source={data}",) if data else ()))
 
 
+SchemaOpt = Annotated[Path | None, typer.Option(help="Label schema YAML.")]
+
+
+def _train(kind: str, config: Path | None, overrides: tuple[str, ...], resume: bool, schema: Path | None) -> None:
+    """Load and check the config, train, and print where the model and the run are, with the dev figures."""
+    from frontwire.schema import load_schema
+    from frontwire.train.classifier import train_classifier
+    from frontwire.train.ner import train_ner
+    from frontwire.train.settings import load_classifier_config, load_ner_config
+
+    load, train = (load_classifier_config, train_classifier) if kind == "classifier" else (load_ner_config, train_ner)
+    cfg = load(config, overrides)
+    if resume and not cfg.output.dir:
+        raise typer.BadParameter("--resume needs the run's folder: --set output.dir=runs/models/<name>")
+    outcome = train(cfg, load_schema(schema), resume=resume)
+    dev = outcome.metrics["dev"]
+    figures = (
+        {"dev_micro_f1": round(dev["micro"]["f1"], 4), "dev_macro_f1": round(dev["macro"]["f1"], 4),
+         "dev_per_label_f1": {k: round(v["f1"], 4) for k, v in dev["per_label"].items()}}
+        if kind == "classifier"
+        else {"dev_entity_f1": round(dev["micro"]["f1"], 4),
+              "dev_per_type_f1": {k: round(v["f1"], 4) for k, v in dev["per_type"].items()}}
+    )
+    summary = {"model_dir": str(outcome.model_dir), "run_id": outcome.run_id, "registered_version": outcome.version,
+               "tracking_uri": outcome.tracking_uri, **figures}
+    typer.echo(json.dumps(summary, indent=1))
+
+
 @app.command("classifier")
 def classifier_cmd(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    data: DataOpt = None,
-    resume: ResumeOpt = False,
-    schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None,
+    config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None, resume: ResumeOpt = False,
+    schema: SchemaOpt = None,
 ) -> None:
     """Train the multi-label topic classifier (plus the TF-IDF baseline) and register it as `candidate`.
 
     Example: frontwire train classifier --data runs/data --set training.epochs=3
     """
-    from frontwire.schema import load_schema
-    from frontwire.train.classifier import train_classifier
-    from frontwire.train.settings import load_classifier_config
-
-    cfg = load_classifier_config(config, _overrides(set_, data))
-    if resume and not cfg.output.dir:
-        raise typer.BadParameter("--resume needs the run's folder: --set output.dir=runs/models/<name>")
-    outcome = train_classifier(cfg, load_schema(schema), resume=resume)
-    dev = outcome.metrics["dev"]
-    typer.echo(
-        json.dumps(
-            {
-                "model_dir": str(outcome.model_dir),
-                "run_id": outcome.run_id,
-                "registered_version": outcome.version,
-                "tracking_uri": outcome.tracking_uri,
-                "dev_micro_f1": round(dev["micro"]["f1"], 4),
-                "dev_macro_f1": round(dev["macro"]["f1"], 4),
-                "dev_per_label_f1": {k: round(v["f1"], 4) for k, v in dev["per_label"].items()},
-            },
-            indent=1,
-        )
-    )
+    _train("classifier", config, _overrides(set_, data), resume, schema)
 
 
 @app.command("ner")
 def ner_cmd(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    data: DataOpt = None,
-    resume: ResumeOpt = False,
-    schema: Annotated[Path | None, typer.Option(help="Label schema YAML.")] = None,
+    config: ConfigOpt = None, set_: SetOpt = None, data: DataOpt = None, resume: ResumeOpt = False,
+    schema: SchemaOpt = None,
 ) -> None:
     """Train the NER model (BIO tags from character spans) and register it as `candidate`.
 
     Example: frontwire train ner --data runs/data --set training.epochs=3
     """
-    from frontwire.schema import load_schema
-    from frontwire.train.ner import train_ner
-    from frontwire.train.settings import load_ner_config
-
-    cfg = load_ner_config(config, _overrides(set_, data))
-    if resume and not cfg.output.dir:
-        raise typer.BadParameter("--resume needs the run's folder: --set output.dir=runs/models/<name>")
-    outcome = train_ner(cfg, load_schema(schema), resume=resume)
-    dev = outcome.metrics["dev"]
-    typer.echo(
-        json.dumps(
-            {
-                "model_dir": str(outcome.model_dir),
-                "run_id": outcome.run_id,
-                "registered_version": outcome.version,
-                "tracking_uri": outcome.tracking_uri,
-                "dev_entity_f1": round(dev["micro"]["f1"], 4),
-                "dev_per_type_f1": {k: round(v["f1"], 4) for k, v in dev["per_type"].items()},
-            },
-            indent=1,
-        )
-    )
+    _train("ner", config, _overrides(set_, data), resume, schema)
 
 
 def run_cmd(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -25,13 +23,20 @@ from frontwire.modeling import (
     resolve_base_model,
     set_threads,
 )
-from frontwire.paths import work_dir
 from frontwire.predictor import EntityModel, TorchForward, Windows, encode_windows
 from frontwire.records import Record
 from frontwire.schema import LabelSchema
-from frontwire.train.classifier import TrainOutcome, flat_metrics
 from frontwire.train.data import SplitData, load_split_data
-from frontwire.train.loop import LoopSettings, fit, seed_everything
+from frontwire.train.loop import seed_everything
+from frontwire.train.run_steps import (
+    TrainOutcome,
+    fit_summary,
+    flat_metrics,
+    log_trained_model,
+    name_and_dir,
+    tracked_fit,
+    training_run,
+)
 from frontwire.train.settings import NerConfig
 
 log = logging.getLogger(__name__)
@@ -99,7 +104,7 @@ def train_ner(
 ) -> TrainOutcome:
     from frontwire.train.card import write_model_card
     from frontwire.train.plots import confusion_matrix_plot
-    from frontwire.train.tracking import log_config, log_model, log_splits, setup_tracking
+    from frontwire.train.tracking import log_splits, setup_tracking
 
     threads = set_threads(config.training.threads)
     seed_everything(config.training.seed)
@@ -125,8 +130,7 @@ def train_ner(
     frozen = freeze_lower_layers(model, config.training.freeze_embeddings, config.training.freeze_layers)
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
-    name = run_name or f"ner-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    output_dir = Path(config.output.dir) if config.output.dir else work_dir() / "models" / name
+    name, output_dir = name_and_dir("ner", run_name, config.output.dir)
     meta = ModelMeta(
         kind="ner",
         name=name,
@@ -150,32 +154,13 @@ def train_ner(
         }
 
     tracking_uri = setup_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
-    with mlflow.start_run(run_name=name) as run:
-        mlflow.set_tags({"frontwire.kind": "ner", "frontwire.schema": schema.tag})
-        log_config(config.model_dump(mode="json"))
-        mlflow.log_params(
-            {
-                "runtime.threads": threads,
-                "runtime.device": str(device),
-                "data.train_windows": len(features),
-                "data.misaligned_boundaries": misaligned,
-            }
-        )
+    params = {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features),
+              "data.misaligned_boundaries": misaligned}
+    with training_run("ner", name, schema, config, params) as run:
         log_splits(data.parts(), meta.dataset, "entities")
-        settings = LoopSettings(**{k: getattr(config.training, k) for k in LoopSettings.__dataclass_fields__})
-        result = fit(
-            model,
-            features,
-            settings,
-            evaluate,
-            output_dir / "checkpoints",
-            pad_id=tokenizer.pad_token_id,
-            label_pad=IGNORE,
-            head_prefixes=("classifier.",),
-            device=device,
-            resume=resume,
-            on_epoch=lambda epoch, rec: mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=epoch),
-        )
+        result = tracked_fit(model, features, config.training, evaluate, output_dir / "checkpoints",
+                             pad_id=tokenizer.pad_token_id, label_pad=IGNORE, head_prefixes=("classifier.",),
+                             device=device, resume=resume)
 
         entity_model = EntityModel(meta, tokenizer, TorchForward(model, device))
         metrics: dict[str, Any] = {}
@@ -185,12 +170,7 @@ def train_ner(
             metrics["test"] = entity_metrics(
                 [r.text for r in data.test], gold_spans(data.test), predicted_spans(entity_model, data.test)
             )
-        metrics["training"] = {
-            "best_epoch": result.best_epoch,
-            "seconds": round(result.seconds, 1),
-            "steps": result.steps,
-            "examples_per_second": round(result.examples_per_second, 2),
-        }
+        metrics["training"] = fit_summary(result)
         meta.metrics = metrics
 
         model.cpu().save_pretrained(output_dir)
@@ -202,12 +182,7 @@ def train_ner(
         mlflow.log_figure(
             confusion_matrix_plot(matrix, names, "dev entity types (same boundaries)"), "plots/dev_entity_confusion.png"
         )
-        version = log_model(
-            output_dir,
-            "ner",
-            [r.text for r in data.dev[:3]] or ["Example."],
-            config.mlflow.registered_model if config.mlflow.register_version else None,
-        )
+        version = log_trained_model(output_dir, "ner", data.dev, config.mlflow)
         run_id = run.info.run_id
     log.info(
         "ner done dir=%s run=%s version=%s dev_f1=%.4f", output_dir, run_id, version, metrics["dev"]["micro"]["f1"]

@@ -313,7 +313,7 @@ def dev_records(run: Run, schema) -> list:
 
 
 def _score(kind: str, model_dir: Path, dev: list, device: str) -> dict[str, float]:
-    from frontwire.train.classifier import flat_metrics
+    from frontwire.train.run_steps import flat_metrics
 
     if kind == "classifier":
         from frontwire.metrics import topic_metrics
