@@ -13,15 +13,8 @@ from frontwire.cli import app
 from frontwire.conll import read_conll, tags_to_spans
 from frontwire.paths import SHARED_ENV, shared_dir
 from frontwire.records import LineError
-from frontwire.train.benchmarks import (
-    BENCHMARKS,
-    EXPERIMENT,
-    BenchmarkDataMissing,
-    benchmark_dir,
-    carve_dev,
-    conll_token_metrics,
-    read_reuters,
-)
+from frontwire.train.benchmark_data import BENCHMARKS, BenchmarkDataMissing, benchmark_dir, carve_dev, read_reuters
+from frontwire.train.benchmarks import EXPERIMENT, conll_token_metrics
 
 CONLL = """-DOCSTART- -X- -X- O
 

@@ -150,7 +150,8 @@ def benchmark_cmd(
     Logged to MLflow experiment `frontwire-benchmarks`, never registered. Not part of CI (hours on 2 cores).
     Example: frontwire train benchmark conll2003 --limit 30 --set training.max_steps=2
     """
-    from frontwire.train.benchmarks import BENCHMARKS, BenchmarkDataMissing, run_benchmark
+    from frontwire.train.benchmark_data import BENCHMARKS, BenchmarkDataMissing
+    from frontwire.train.benchmarks import run_benchmark
 
     if name not in BENCHMARKS:
         raise typer.BadParameter(
