@@ -160,9 +160,18 @@ class TorchForward:
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
+def resolve_backend(backend: str | None, device: str = "auto") -> str:
+    """`auto` (or None): torch where the models run on a GPU, else ONNX Runtime fp32, which gives torch's
+    labels and spans (checked on the shared test split) ~1.3x faster on CPU."""
+    if backend in (None, "auto"):
+        return "torch" if pick_device(device).type == "cuda" else "onnx"
+    return backend
+
+
 def load_forward(model_dir: Path, meta: ModelMeta, device: str = "auto", backend: str = "torch",
                  threads: int | None = None) -> Forward:
     """The model's forward pass on a backend: torch, or ONNX Runtime fp32/int8 (exported once, cached)."""
+    backend = resolve_backend(backend, device)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if backend == "torch":
@@ -273,6 +282,7 @@ class Predictor:
                  batch_size: int = 32, backend: str = "torch", threads: int | None = None) -> None:
         if classifier_dir is None and ner_dir is None:
             raise ValueError("a predictor needs a classifier and/or an NER model")
+        backend = resolve_backend(backend, device)
         self.topics = TopicModel.load(classifier_dir, device, backend, threads) if classifier_dir else None
         self.ner = EntityModel.load(ner_dir, device, backend, threads) if ner_dir else None
         self.backend = backend

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import inspect
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 
 from frontwire.cli import app
 from frontwire.paragraphs import split_text
-from frontwire.predictor import Predictor
+from frontwire.predictor import resolve_backend
 from frontwire.schema import load_schema
 from frontwire.serve.batch.engine import BatchError, iter_chunks, run
 from frontwire.serve.batch.models import from_directory
 from frontwire.serve.batch.runners import PredictorSpec
-from frontwire.serve.batch.settings import load_predict_config
+from frontwire.serve.batch.settings import RuntimeSection, load_predict_config
 from frontwire.serve.batch.sources import SourceDoc, SourceError
+from frontwire.serve.onnx_backend import OnnxForward
 
 SENTENCES = ["Russian missiles struck Kyiv overnight, officials said.", "Zelenskyy met Macron in Paris on Monday.",
              "The EU agreed a new package of sanctions.", "Subscribe to our newsletter for daily updates.",
@@ -154,15 +155,17 @@ def test_shard_assignment_depends_only_on_input_order() -> None:
     assert [c.shard for c in iter_chunks(iter([]), 5, 5)] == [0]  # empty input still makes shard 0
 
 
-def test_backend_is_passed_only_to_a_predictor_that_has_it(tiny_models) -> None:
-    parameters = inspect.signature(Predictor).parameters
-    backend = parameters["backend"].default if "backend" in parameters else "onnx"
-    spec = PredictorSpec(tiny_models.classifier_dir, None, backend=backend)
-    if "backend" in parameters:
-        assert spec.build().topics is not None
-    else:
-        with pytest.raises(ValueError, match="no backend option"):
-            spec.build()
+def test_the_default_backend_is_onnx_on_cpu_and_exported_before_workers_start(tiny_models, tmp_path: Path) -> None:
+    model_dir = tmp_path / "classifier"
+    shutil.copytree(tiny_models.classifier_dir, model_dir, ignore=shutil.ignore_patterns("checkpoints", "onnx"))
+    spec = PredictorSpec(model_dir, None, device="cpu")
+    assert resolve_backend(spec.backend, spec.device) == "onnx" and RuntimeSection().backend == "auto"
+    spec.prepare()
+    assert (model_dir / "onnx" / "model.fp32.onnx").is_file()
+    assert isinstance(spec.build().topics.forward, OnnxForward)
+    torch_spec = PredictorSpec(model_dir, None, device="cpu", backend="torch")
+    torch_spec.prepare()  # nothing to export for torch
+    assert not isinstance(torch_spec.build().topics.forward, OnnxForward)
 
 
 def test_predict_config_validates_and_names_bad_keys(tmp_path: Path) -> None:

@@ -24,9 +24,8 @@ from tqdm.auto import tqdm
 
 from frontwire.documents import content_hash
 from frontwire.model_sources import resolve_model
-from frontwire.modeling import pick_device
 from frontwire.paths import shared_archives
-from frontwire.predictor import TopicModel
+from frontwire.predictor import TopicModel, resolve_backend
 from frontwire.records import Record, fingerprint
 from frontwire.train.data import SplitData
 from frontwire.train.domain import archive_paragraphs
@@ -125,9 +124,7 @@ def load_teacher(settings: SelfTrainingSection, registered_name: str, tracking_u
             f"self_training.teacher is unset and no {registered_name!r} model is registered: train one first "
             "or pass a model dir / models:/ URI"
         )
-    backend = settings.backend
-    if backend == "auto":
-        backend = "torch" if pick_device().type == "cuda" else "onnx"
+    backend = resolve_backend(settings.backend)
     log.info("self_training teacher=%s dir=%s backend=%s", ref.source, ref.model_dir, backend)
     return TopicModel.load(Path(ref.model_dir), backend=backend)
 

@@ -63,7 +63,7 @@ class SelfTrainingSection(StrictModel):
     # no label gets more pseudo positives than this times its gold positives (null = no cap)
     label_ratio: float | None = Field(default=1.0, gt=0)
     max_records: int | None = Field(default=None, ge=1)
-    # the teacher's runtime: auto = torch on a GPU, else ONNX fp32 (the same labels as torch, ~1.3x faster on CPU)
+    # the teacher's runtime: auto = torch on a GPU, else ONNX fp32 (`predictor.resolve_backend`)
     backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
 
 

@@ -27,8 +27,8 @@ def predict(
     shard_size: Annotated[int | None, typer.Option(help="Paragraphs per shard (the unit of --resume).")] = None,
     no_text: Annotated[bool, typer.Option("--no-text", help="Leave paragraph text out of the output.")] = False,
     errors: Annotated[Path | None, typer.Option(help="Errors file (default: OUTPUT.errors.jsonl).")] = None,
-    backend: Annotated[str | None, typer.Option(help="Predictor backend: torch (default), onnx or onnx-int8.")
-                       ] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="auto (default: torch on a GPU, else onnx), torch, onnx or onnx-int8.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config YAML (default: predict.yaml).")
                       ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: --set runtime.chunk_size=512")

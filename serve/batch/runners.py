@@ -48,7 +48,7 @@ class PredictorSpec:
     ner_dir: Path | None
     device: str = "auto"
     batch_size: int = 32
-    backend: str | None = None
+    backend: str = "auto"
     threads: int | None = None  # intra-op threads of the models (None = the backend's default: all cores)
 
     @property
@@ -60,7 +60,19 @@ class PredictorSpec:
 
         # threads go to the predictor, which sets them for whichever backend runs (torch or ONNX Runtime)
         return Predictor(classifier_dir=self.classifier_dir, ner_dir=self.ner_dir, device=self.device,
-                         batch_size=self.batch_size, backend=self.backend or "torch", threads=self.threads)
+                         batch_size=self.batch_size, backend=self.backend, threads=self.threads)
+
+    def prepare(self) -> None:
+        """Export the ONNX graphs once, here, before worker processes would each race to make them."""
+        from frontwire.predictor import resolve_backend
+
+        backend = resolve_backend(self.backend, self.device)
+        if backend.startswith("onnx"):
+            from frontwire.serve.onnx_backend import export_onnx
+
+            for model_dir in (self.classifier_dir, self.ner_dir):
+                if model_dir is not None:
+                    export_onnx(model_dir, "int8" if backend == "onnx-int8" else "fp32")
 
 
 class Runner(Protocol):
@@ -107,6 +119,7 @@ class ProcessRunner:
     """
 
     def __init__(self, spec: PredictorSpec, workers: int) -> None:
+        spec.prepare()
         # spawn, not fork: a forked copy of a process that already holds torch threads can deadlock
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_init_worker, initargs=(spec,))

@@ -33,7 +33,8 @@ class RuntimeSection(StrictModel):
     chunk_size: int = Field(default=1024, ge=1)
     batch_size: int = Field(default=32, ge=1)
     device: str = "auto"
-    backend: str | None = None
+    # auto: torch on a GPU, else ONNX fp32 (torch's labels, faster); onnx-int8 is faster still, within 0.5 F1
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1

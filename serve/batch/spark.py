@@ -106,10 +106,11 @@ def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
     options = ReadOptions(**cfg.input.model_dump())
     context = spark.sparkContext
     ship = not context.master.startswith("local")  # a local master's executors already see this disk
+    spec = job.spec(cfg.runtime)
+    spec.prepare()  # ONNX graphs made once, here, and shipped inside the model dirs
     for model in (job.classifier, job.ner):
         if model is not None and ship:
             context.addFile(str(model.directory), recursive=True)
-    spec = job.spec(cfg.runtime)
     schema = job.row_schema(cfg.output.include_text)
     include_text, chunk_size = cfg.output.include_text, cfg.runtime.chunk_size
 
