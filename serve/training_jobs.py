@@ -149,20 +149,26 @@ class TrainingJobs:
         if job.returncode == 0:
             try:
                 job.summary = json.loads(stdout.decode("utf-8"))
-                job.state = "finished"
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 job.state, job.error = "failed", f"retrain printed no JSON summary: {err}"
+            else:
+                # "finished" is published only with the reload's outcome: a poller never sees a half-done job
+                await self._reload(job)
+                job.state = "finished"
         else:
             job.state = "failed"
             job.error = f"retrain exited with {job.returncode}: {job.progress or 'no output'} (log: {log_path})"
         log.info("training_job_%s id=%s project=%d returncode=%s", job.state, job.id, job.project, job.returncode)
-        if job.state == "finished" and self.on_finished is not None:
-            try:
-                job.models_reloaded = await self.on_finished(job)
-            except Exception as err:  # the old models keep serving
-                job.models_reloaded = False
-                job.error = f"retrained, but reloading the models failed: {err}"
-                log.warning("training_job_reload_failed id=%s error=%s", job.id, err)
+
+    async def _reload(self, job: TrainingJob) -> None:
+        if self.on_finished is None:
+            return
+        try:
+            job.models_reloaded = await self.on_finished(job)
+        except Exception as err:  # the old models keep serving
+            job.models_reloaded = False
+            job.error = f"retrained, but reloading the models failed: {err}"
+            log.warning("training_job_reload_failed id=%s error=%s", job.id, err)
 
     async def _follow(self, job: TrainingJob, log_path: Path) -> None:
         """Copy the retrain's stderr to its log; tqdm redraws with \\r, so \\r ends a progress line too."""
