@@ -65,20 +65,24 @@ def fuse(source: Path, target: Path, num_heads: int, hidden_size: int, vocab_siz
 
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.ERROR))  # the optimizer logs each fusion at root WARNING/INFO
+    # the optimizer logs each fusion at root WARNING/INFO; our own warnings come after the level is back
+    root.setLevel(max(level, logging.ERROR))
+    failure: Exception | None = None
     try:
         optimized = optimize_model(str(source), model_type=OPTIMIZER_TYPE, num_heads=num_heads,
                                    hidden_size=hidden_size, opt_level=0)
-        fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
-        if not fused.get("Attention"):
-            log.warning("onnx_fusion skipped=no attention pattern matched ops=%s", fused)
-            return {}
-        optimized.save_model_to_file(str(target))
     except Exception as error:  # any optimizer failure means: serve the unfused graph
-        log.warning("onnx_fusion skipped=optimizer failed error=%r", error)
-        return {}
+        optimized, failure = None, error
     finally:
         root.setLevel(level)
+    if optimized is None:
+        log.warning("onnx_fusion skipped=optimizer failed error=%r", failure)
+        return {}
+    fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+    if not fused.get("Attention"):
+        log.warning("onnx_fusion skipped=no attention pattern matched ops=%s", fused)
+        return {}
+    optimized.save_model_to_file(str(target))
     difference = max_logit_difference(source, target, vocab_size)
     if not difference <= MAX_LOGIT_DIFF:
         log.warning("onnx_fusion skipped=fused logits differ by %.2g (> %.0e)", difference, MAX_LOGIT_DIFF)
