@@ -179,9 +179,9 @@ def load_forward(model_dir: Path, meta: ModelMeta, device: str = "auto", backend
             set_threads(threads)
         module = load_classifier(Path(model_dir), meta) if meta.kind == "classifier" else load_tagger(Path(model_dir))
         return TorchForward(module, pick_device(device))
-    from frontwire.serve.onnx_backend import onnx_forward
+    from frontwire.serve.onnx_backend import onnx_forward, precision_for
 
-    return onnx_forward(Path(model_dir), "int8" if backend == "onnx-int8" else "fp32", threads)
+    return onnx_forward(Path(model_dir), precision_for(backend), threads)
 
 
 class TopicModel:

@@ -38,6 +38,11 @@ QUANTIZATION = "dynamic-qint8-per_channel-reduce_range-attention"
 INPUTS = ("input_ids", "attention_mask")
 
 
+def precision_for(backend: str) -> Precision:
+    """The ONNX file a predictor backend name runs: `onnx-int8` → int8, `onnx` → fp32."""
+    return "int8" if backend == "onnx-int8" else "fp32"
+
+
 def _fingerprint(model_dir: Path) -> dict[str, object]:
     import torch
 

@@ -68,11 +68,11 @@ class PredictorSpec:
 
         backend = resolve_backend(self.backend, self.device)
         if backend.startswith("onnx"):
-            from frontwire.serve.onnx_backend import export_onnx
+            from frontwire.serve.onnx_backend import export_onnx, precision_for
 
             for model_dir in (self.classifier_dir, self.ner_dir):
                 if model_dir is not None:
-                    export_onnx(model_dir, "int8" if backend == "onnx-int8" else "fp32")
+                    export_onnx(model_dir, precision_for(backend))
 
 
 class Runner(Protocol):
