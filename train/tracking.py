@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 CANDIDATE, CHAMPION = "candidate", "champion"
 CHECKPOINT_DIR = "checkpoints"  # <model dir>/checkpoints: resume state, never logged
+MODEL_DIR_ARTIFACT = "model_dir"  # the run's model dir, what promotion and evaluation download
+SOURCE_TAG = "dataset.source"  # the records the run trained on: promotion rebuilds their dev split
 
 try:  # the store's own limit, so no param is ever rejected or silently cut by the server
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
@@ -75,9 +77,7 @@ def log_splits(parts: Mapping[str, list[Record]], description: Mapping[str, Any]
             name=f"{name}-{description.get(f'{name}_fingerprint', '')}",
         )
         mlflow.log_input(dataset, context=name)
-    mlflow.set_tags(
-        {"dataset.fingerprint": description.get("fingerprint"), "dataset.source": description.get("source")}
-    )
+    mlflow.set_tags({"dataset.fingerprint": description.get("fingerprint"), SOURCE_TAG: description.get("source")})
     mlflow.log_params({f"data.{k}": v for k, v in description.items() if k != "source"})
 
 
@@ -102,7 +102,7 @@ def log_model(model_dir: Path, kind: str, example_texts: list[str], registered_m
     predictor = Predictor(**({"classifier_dir": model_dir} if kind == "classifier" else {"ner_dir": model_dir}))
     signature = infer_signature(example, predictions_frame(predictor.predict(example_texts)))
     with _without_checkpoints(model_dir) as loggable:
-        mlflow.log_artifacts(str(loggable), artifact_path="model_dir")
+        mlflow.log_artifacts(str(loggable), artifact_path=MODEL_DIR_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=FrontwireModel(),
