@@ -7,7 +7,7 @@ train     classifier and NER (packaged configs; `--classifier-set` / `--ner-set`
           registered as a new version with alias `candidate`
 evaluate  the new candidate and the current champion on the FIXED test split, with the predictor and metrics
           every stage uses, 95 % paragraph-bootstrap intervals and a paired interval of the difference
-          (frontwire.evaluate.bootstrap)
+          (frontwire.evaluate.paired)
 promote   `frontwire.train.registry.promote`: `champion` moves only when the candidate beats it on dev (the
           project's one promotion rule; the test split is reported, never selected on)
 summary   one screen: data added since the last import, test metrics before/after, decisions; the same as
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,58 +27,6 @@ import typer
 from frontwire.train.retrain_report import KINDS, data_delta, disagreement, headline, render_summary
 
 log = logging.getLogger(__name__)
-
-
-
-# ------------------------------------------------------------------------------------------------ evaluation
-@dataclass
-class SideResult:
-    name: str
-    model_dir: Path
-    counts: Any  # frontwire.evaluate.bootstrap.Counts
-    metrics: dict[str, Any]
-
-
-def _evaluate_side(kind: str, name: str, model_dir: Path, records: list, batch_size: int, device: str):
-    from frontwire.evaluate.runner import score_model
-    from frontwire.predictor import EntityModel, TopicModel
-
-    model = (TopicModel if kind == "classifier" else EntityModel).load(model_dir, device)
-    labels = model.meta.labels if kind == "classifier" else model.meta.schema_.entity_names
-    _, evaluation, counts = score_model(kind, model, labels, records, batch_size)
-    return SideResult(name, model_dir, counts, evaluation.summary["metrics"]), model.meta.schema_.tag
-
-
-def compare_on_test(
-    kind: str,
-    candidate: tuple[str, Path],
-    champion: tuple[str, Path] | None,
-    records: list,
-    n_resamples: int = 1000,
-    seed: int = 13,
-    batch_size: int = 32,
-    device: str = "auto",
-) -> dict[str, Any]:
-    """Both models on the same test records; intervals and the paired candidate − champion difference."""
-    from frontwire.evaluate.bootstrap import CONFIDENCE, intervals, paired_difference, resample_weights
-
-    result: dict[str, Any] = {"paragraphs": len(records), "n_resamples": n_resamples, "confidence": CONFIDENCE}
-    if not records:
-        result["note"] = "empty test split: nothing to evaluate"
-        return result
-    weights = resample_weights(len(records), n_resamples, seed)
-    new, new_schema = _evaluate_side(kind, *candidate, records, batch_size, device)
-    result["candidate"] = {"model": new.name, "intervals": intervals(new.counts, weights)}
-    if champion is None:
-        result["champion"] = None
-        return result
-    old, old_schema = _evaluate_side(kind, *champion, records, batch_size, device)
-    result["champion"] = {"model": old.name, "intervals": intervals(old.counts, weights)}
-    if old_schema != new_schema:
-        result["note"] = f"label schemas differ ({old_schema} vs {new_schema}): no paired comparison"
-        return result
-    result["difference"] = paired_difference(old.counts, new.counts, weights)  # B − A = candidate − champion
-    return result
 
 
 def _champion(kind: str, name: str, tracking_uri: str) -> tuple[str, Path] | None:
@@ -170,6 +117,8 @@ def retrain(
     test = load_split_data(data_dir, schema, limit).test
     summary["test"] = {"paragraphs": len(test), "note": "groups keep their split across imports: fixed test set"}
 
+    from frontwire.evaluate.paired import compare_on_test
+
     for kind in kinds:
         config = configs[kind]
         uri = config.mlflow.tracking_uri or default_tracking_uri()
@@ -178,9 +127,7 @@ def retrain(
         data = load_split_data(data_dir, schema, config.data.limit)
         outcome = _train(kind, config, schema, data)
         label = f"{name} v{outcome.version} (candidate)" if outcome.version else f"{outcome.model_dir.name}"
-        comparison = compare_on_test(
-            kind, (label, outcome.model_dir), champion, test, n_resamples, seed, device=device
-        )
+        comparison = compare_on_test(kind, (label, outcome.model_dir), champion, test, n_resamples, seed, device=device)
         entry: dict[str, Any] = {
             "registered_model": name,
             "version": outcome.version,
