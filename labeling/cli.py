@@ -198,7 +198,8 @@ def suggest_cmd(
     Example: frontwire labeling suggest ../shared/data/archive_articles.jsonl.gz --top 200 --url URL
     """
     from frontwire.documents import DocumentError, read_documents
-    from frontwire.labeling.suggest import load_models, suggest, write_suggestions
+    from frontwire.labeling.scoring import load_models
+    from frontwire.labeling.suggest import suggest, write_suggestions
 
     labeling_config = load_labeling_config(config)
     errors: list[DocumentError] = []
