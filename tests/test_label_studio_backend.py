@@ -20,8 +20,8 @@ from frontwire.labeling.settings import load_labeling_config
 from frontwire.modeling import ModelMeta
 from frontwire.predictor import Predictor
 from frontwire.schema import load_schema
-from frontwire.serve.labelstudio import project_id, task_result
 from frontwire.serve.loadtest import start_server, stop_server
+from frontwire.serve.ls_tasks import project_id, task_result
 
 SCHEMA = load_schema()
 TOPICS, ENTITIES = SCHEMA.topic_names, SCHEMA.entity_names
