@@ -76,7 +76,7 @@ def embed(texts: list[str], cache: Path, batch_size: int = 64, threads: int | No
     from transformers import AutoModel
 
     from frontwire.modeling import load_tokenizer, resolve_base_model, set_threads
-    from frontwire.predictor import encode_windows, length_sorted_batches, pad_batch
+    from frontwire.windows import encode_windows, length_sorted_batches, pad_batch
 
     set_threads(threads)
     base = resolve_base_model("default")

@@ -82,7 +82,8 @@ def score_paragraphs(
     models: LoadedModels, texts: Sequence[str], batch_size: int = 32, ner_weight: float = NER_WEIGHT
 ) -> Scored:
     """One pass of each model over `texts`: predictions for the pre-annotations plus the uncertainties."""
-    from frontwire.predictor import EntityModel, encode_windows
+    from frontwire.predictor import EntityModel
+    from frontwire.windows import encode_windows
 
     n = len(texts)
     labels: list[list[str]] = [[] for _ in range(n)]

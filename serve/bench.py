@@ -56,7 +56,7 @@ class Timed:
 
 
 def _timed_run(model, texts: Sequence[str], call: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
-    from frontwire.predictor import encode_windows
+    from frontwire.windows import encode_windows
 
     started = time.perf_counter()
     encode_windows(model.tokenizer, texts, model.meta.max_length, model.meta.stride)

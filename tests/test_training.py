@@ -24,7 +24,7 @@ from sklearn.metrics import f1_score
 
 from frontwire.metrics import entity_metrics, multilabel_indicator, topic_metrics, tune_thresholds
 from frontwire.modeling import WEIGHTS_FILE, ModelMeta, load_tokenizer, resolve_base_model
-from frontwire.predictor import EntityModel, TopicModel, decode_entities, decode_topics, encode_windows
+from frontwire.predictor import EntityModel, TopicModel, decode_entities, decode_topics
 from frontwire.records import EntitySpan, Record, fingerprint
 from frontwire.schema import load_schema
 from frontwire.train import classifier as classifier_module
@@ -33,6 +33,7 @@ from frontwire.train import run_steps
 from frontwire.train.loop import LoopSettings, fit
 from frontwire.train.registry import PromotionError, promote
 from frontwire.train.settings import load_classifier_config, load_ner_config
+from frontwire.windows import encode_windows
 
 SCHEMA = load_schema()
 TAGS = SCHEMA.bio_tags

@@ -28,7 +28,7 @@ from frontwire.modeling import (
     save_classifier,
     set_threads,
 )
-from frontwire.predictor import TopicModel, TorchForward, encode_windows
+from frontwire.predictor import TopicModel, TorchForward
 from frontwire.records import Record
 from frontwire.schema import LabelSchema
 from frontwire.train.data import SplitData, load_split_data
@@ -44,6 +44,7 @@ from frontwire.train.run_steps import (
 )
 from frontwire.train.self_training import describe_with_pseudo, pseudo_records
 from frontwire.train.settings import ClassifierConfig
+from frontwire.windows import encode_windows
 
 log = logging.getLogger(__name__)
 

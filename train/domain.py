@@ -27,7 +27,7 @@ from pydantic import Field
 from frontwire.config import StrictModel, load_config
 from frontwire.documents import content_hash, read_documents
 from frontwire.modeling import pick_device, resolve_base_model, set_threads
-from frontwire.predictor import length_sorted_batches
+from frontwire.windows import length_sorted_batches
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from frontwire.predictor import pad_batch
+from frontwire.windows import pad_batch
 
 log = logging.getLogger(__name__)
 

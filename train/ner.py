@@ -23,7 +23,7 @@ from frontwire.modeling import (
     resolve_base_model,
     set_threads,
 )
-from frontwire.predictor import EntityModel, TorchForward, Windows, encode_windows
+from frontwire.predictor import EntityModel, TorchForward
 from frontwire.records import Record
 from frontwire.schema import LabelSchema
 from frontwire.train.data import SplitData, load_split_data
@@ -38,6 +38,7 @@ from frontwire.train.run_steps import (
     training_run,
 )
 from frontwire.train.settings import NerConfig
+from frontwire.windows import Windows, encode_windows
 
 log = logging.getLogger(__name__)
 IGNORE = -100
