@@ -90,6 +90,34 @@ def test_fusion_of_a_graph_without_attention_keeps_the_plain_graph(tmp_path: Pat
     assert "onnx_fusion skipped=no attention pattern matched" in caplog.text
 
 
+def test_fused_graph_with_differing_logits_is_dropped_for_the_plain_one(
+    tiny_models, texts, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    import logging
+
+    import onnx
+
+    from frontwire.serve import onnx_fusion
+
+    model_dir = tmp_path / "classifier"
+    shutil.copytree(tiny_models.classifier_dir, model_dir, ignore=shutil.ignore_patterns("checkpoints", "onnx"))
+    # the real fused graph differs from the plain one by ~1e-6; a bound below that makes the check refuse it
+    monkeypatch.setattr(onnx_fusion, "MAX_LOGIT_DIFF", -1.0)
+    caplog.set_level(logging.WARNING)
+    graph = export_onnx(model_dir, "int8")
+    assert "onnx_fusion skipped=fused logits differ" in caplog.text
+    manifest = json.loads((model_dir / "onnx" / "manifest.json").read_text())
+    assert not manifest["fused_ops"]
+    assert not list((model_dir / "onnx").glob("*.plain.onnx"))
+    for name in manifest["files"].values():  # neither precision carries a fused op
+        ops = {node.op_type for node in onnx.load(str(model_dir / "onnx" / name)).graph.node}
+        assert "Attention" not in ops and "SkipLayerNormalization" not in ops, (name, sorted(ops))
+    assert graph.exists()
+    torch_topics = TopicModel.load(model_dir, "cpu")
+    plain_topics = TopicModel.load(model_dir, "cpu", backend="onnx")
+    np.testing.assert_allclose(plain_topics.scores(texts), torch_topics.scores(texts), atol=1e-4)
+
+
 def test_export_is_cached_and_redone_when_the_weights_change(tiny_models, tmp_path: Path) -> None:
     model_dir = tmp_path / "classifier"
     shutil.copytree(tiny_models.classifier_dir, model_dir, ignore=shutil.ignore_patterns("checkpoints", "onnx"))
