@@ -5,16 +5,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# The three installs below are mostly waiting on downloads and disk: they run side by side (CI time).
+logs=$(mktemp -d)
+pids=()
+# Label Studio pins its own SDK and pyarrow: it lives in its own venv and runs as a real server in tests.
+if [ ! -x .venv-ls/bin/label-studio ]; then
+  { "$PY" -m venv .venv-ls && .venv-ls/bin/pip install -q "label-studio==1.23.2"; } >"$logs/label-studio.log" 2>&1 &
+  pids+=("$!:label-studio")
+fi
+# Headless Chromium renders the evaluation report in a test (Debian's package; the machine runs as root).
+if ! command -v chromium >/dev/null; then
+  { apt-get update -qq && apt-get install -y -qq chromium; } >"$logs/chromium.log" 2>&1 &
+  pids+=("$!:chromium")
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[serve,test,spark]"
-# Label Studio pins its own SDK and pyarrow: it lives in its own venv and runs as a real server in tests.
-if [ ! -x .venv-ls/bin/label-studio ]; then
-  "$PY" -m venv .venv-ls
-  .venv-ls/bin/pip install -q "label-studio==1.23.2"
-fi
-# Headless Chromium renders the evaluation report in a test (Debian's package; the machine runs as root).
-command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+for entry in "${pids[@]}"; do
+  wait "${entry%%:*}" || { echo "installing ${entry#*:} failed:" >&2; cat "$logs/${entry#*:}.log" >&2; exit 1; }
+done
 export FRONTWIRE_REQUIRE_CHROMIUM="${FRONTWIRE_REQUIRE_CHROMIUM:-1}"
 # The Spark test runs the batch job on local[2] (Java 17 is on the machine).
 export FRONTWIRE_REQUIRE_SPARK="${FRONTWIRE_REQUIRE_SPARK:-1}" SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON="$PWD/.venv/bin/python"
