@@ -187,9 +187,15 @@ def promote_cmd(
     force: Annotated[bool, typer.Option("--force", help="Promote even when it does not beat the champion.")] = False,
     tracking_uri: Annotated[
         str | None,
-        typer.Option("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db)."),
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow store (default: the training config's, else $MLFLOW_TRACKING_URI, else runs/mlflow.db).",
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Registered model (default: frontwire-<kind>).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Registered model (default: the training config's mlflow.registered_model)."),
+    ] = None,
 ) -> None:
     """Move alias `champion` to the candidate only if it beats the champion on the same dev set (or --force).
 

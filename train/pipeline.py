@@ -29,7 +29,6 @@ def run_pipeline(
     source = export or default_export()
     data_dir = default_data_dir()
     imported = import_tasks(read_export_file(source), data_dir, schema, load_labeling_config(), str(source))
-    data = load_split_data(data_dir, schema)
     summary: dict[str, Any] = {
         "data": {
             "source": str(source),
@@ -37,9 +36,16 @@ def run_pipeline(
             **{k: imported.summary[k] for k in ("tasks", "records", "errors", "fingerprint")},
         }
     }
+    configs = {
+        "classifier": load_classifier_config(None, classifier_overrides),
+        "ner": load_ner_config(None, ner_overrides),
+    }
+    # each model reads the records with its own config's data.limit (a smoke run caps them)
     outcomes = {
-        "classifier": train_classifier(load_classifier_config(None, classifier_overrides), schema, data),
-        "ner": train_ner(load_ner_config(None, ner_overrides), schema, data),
+        "classifier": train_classifier(
+            configs["classifier"], schema, load_split_data(data_dir, schema, configs["classifier"].data.limit)
+        ),
+        "ner": train_ner(configs["ner"], schema, load_split_data(data_dir, schema, configs["ner"].data.limit)),
     }
     for kind, outcome in outcomes.items():
         entry: dict[str, Any] = {
@@ -53,7 +59,10 @@ def run_pipeline(
             from frontwire.train.registry import promote as promote_version
 
             entry["promotion"] = promote_version(
-                kind, version=outcome.version, tracking_uri=outcome.tracking_uri
+                kind,
+                version=outcome.version,
+                tracking_uri=outcome.tracking_uri,
+                registered_model=configs[kind].mlflow.registered_model,
             ).as_dict()
         summary[kind] = entry
         summary["tracking_uri"] = outcome.tracking_uri

@@ -30,7 +30,6 @@ from frontwire.train.tracking import CANDIDATE, CHAMPION
 log = logging.getLogger(__name__)
 
 KINDS = ("classifier", "ner")
-DEFAULT_REGISTERED_MODELS = {"classifier": "frontwire-classifier", "ner": "frontwire-ner"}
 TAG_PREFIX = "promotion."
 TOLERANCE = 1e-9
 
@@ -76,8 +75,9 @@ def promote(
     """Decide, move `champion` when the candidate wins (or `force`), tag the version, return the decision."""
     if kind not in KINDS:
         raise PromotionError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
-    name = registered_model or DEFAULT_REGISTERED_MODELS[kind]
-    uri = tracking_uri or default_tracking_uri()
+    configured = _configured_mlflow(kind)
+    name = registered_model or configured.registered_model
+    uri = tracking_uri or configured.tracking_uri or default_tracking_uri()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     candidate = _candidate(client, name, version)
     champion = _champion(client, name)
@@ -129,6 +129,13 @@ def promote(
         outcome.reason,
     )
     return outcome
+
+
+def _configured_mlflow(kind: str):
+    """The `mlflow` section of the packaged training config: where `frontwire train` registered the model."""
+    from frontwire.train.settings import load_classifier_config, load_ner_config
+
+    return (load_classifier_config() if kind == "classifier" else load_ner_config()).mlflow
 
 
 def _judge(
