@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             "config_overrides": overrides or None,
             "device": device_name() if args.learner == "transformer" else "cpu",
             "decision_code": ["frontwire.metrics.tune_thresholds (on dev)", "frontwire.predictor.decode_topics",
-                              "frontwire.labeling.suggest.topic_uncertainty"],
+                              "frontwire.labeling.informativeness.topic_uncertainty"],
             "export": str(export),
             "splits": {"pool(train)": n_train, "dev": n_dev, "test": len(test)},
             "label_counts_pool": {label: int(y[pool][:, i].sum()) for i, label in enumerate(labels)},

@@ -57,6 +57,8 @@ def main() -> None:
     truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
     pages = sorted(root.glob("html/*.html.gz"))[: args.pages]
     predictor = Predictor(classifier_dir=Path(args.classifier)) if args.classifier else None
+    # page chrome: the schema's exclusive topics (boilerplate), read from the model the classifier was trained with
+    chrome = set(predictor.topics.meta.schema_.exclusive_topics) if predictor else set()
     systems = ("classifier_non_boilerplate", "all_paragraphs", "trafilatura")[0 if predictor else 1:]
     per_page: dict[str, list[float]] = {s: [] for s in systems}
     micro = {s: [0, 0, 0] for s in systems}
@@ -71,7 +73,7 @@ def main() -> None:
         if predictor is not None:
             predictions = predictor.predict(paragraphs, tasks=("classifier",))
             seconds["classifier_non_boilerplate"] += time.perf_counter() - start
-            kept = [t for t, p in zip(paragraphs, predictions, strict=True) if "boilerplate" not in p["labels"]]
+            kept = [t for t, p in zip(paragraphs, predictions, strict=True) if not chrome & set(p["labels"])]
         seconds["all_paragraphs"] += split_seconds
         paragraph_count += len(paragraphs)
         start = time.perf_counter()

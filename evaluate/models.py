@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from frontwire.metrics import multilabel_indicator, tune_thresholds
-from frontwire.model_sources import ModelSourceError
+from frontwire.model_sources import MODEL_DIR_ARTIFACT, ModelSourceError
 from frontwire.modeling import META_FILE, ModelMeta
 from frontwire.predictor import decode_topics
 from frontwire.records import Record
@@ -25,7 +25,6 @@ from frontwire.schema import LabelSchema
 log = logging.getLogger(__name__)
 
 BASELINE = "baseline:tfidf"
-MODEL_DIR_ARTIFACT = "model_dir"
 _LOGGED_MODEL = re.compile(r"^models:/(m-[0-9a-f]+)$")
 
 

@@ -60,4 +60,3 @@ def compare_on_test(
         return result
     result["difference"] = paired_difference(old.counts, new.counts, weights)  # B − A = candidate − champion
     return result
-

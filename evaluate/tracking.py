@@ -52,7 +52,7 @@ def log_evaluation(
 ) -> str:
     from mlflow.tracking import MlflowClient
 
-    from frontwire.train.tracking import setup_tracking
+    from frontwire.train.tracking import SOURCE_TAG, setup_tracking
 
     home = next((s for s in sources if s.experiment_id), None)
     if experiment is None and home is not None:
@@ -64,7 +64,7 @@ def log_evaluation(
         tags = {
             "frontwire.kind": "evaluation",
             "frontwire.evaluation.kind": payload["kind"],
-            "dataset.source": data.source,
+            SOURCE_TAG: data.source,
             "dataset.split": data.split,
             "dataset.fingerprint": payload["data"]["fingerprint"],
         }

@@ -24,6 +24,9 @@ from frontwire.paths import default_tracking_uri, work_dir
 
 log = logging.getLogger(__name__)
 
+#: a training run's model dir artifacts (frontwire.train.tracking logs them; promotion, evaluation download)
+MODEL_DIR_ARTIFACT = "model_dir"
+
 FALLBACK_ALIAS = "candidate"
 SKIPPED = ("checkpoints",)
 _NAME = re.compile(r"[\w.\-]{1,256}")

@@ -93,12 +93,23 @@ class ModelDescription(BaseModel):
     backend: str
 
 
-EXAMPLE_PREDICTION = {
-    "labels": ["strike"], "scores": {"strike": 0.93, "diplomacy": 0.04, "sanctions": 0.01, "advance": 0.05,
-                                     "boilerplate": 0.01},
-    "entities": [{"start": 18, "end": 22, "label": "LOC", "score": 0.98, "text": "Kyiv"},
-                 {"start": 82, "end": 95, "label": "WEAPON", "score": 0.91, "text": "Shahed drones"}],
-}
+def _example_prediction() -> dict:
+    """The OpenAPI example for EXAMPLE_TEXTS[0], in the configured label schema's names (configs/labels.yaml)."""
+    from frontwire.schema import load_schema
+
+    schema = load_schema()
+    topics = schema.topic_names
+    text = EXAMPLE_TEXTS[0]
+    spans = [{"start": text.index(name), "end": text.index(name) + len(name), "label": label, "score": score,
+              "text": name} for name, label, score in (("Kyiv", "LOC", 0.98), ("Shahed drones", "WEAPON", 0.91))]
+    return {
+        "labels": topics[:1],
+        "scores": {name: 0.93 if i == 0 else 0.04 for i, name in enumerate(topics)},
+        "entities": [span for span in spans if span["label"] in schema.entity_names],
+    }
+
+
+EXAMPLE_PREDICTION = _example_prediction()
 EXAMPLE_MODELS = {"classifier": {"name": "frontwire-classifier", "version": "3", "alias": "champion",
                                  "source": "models:/frontwire-classifier@champion", "backend": "onnx"},
                   "ner": {"name": "frontwire-ner", "version": "2", "alias": "champion",

@@ -90,6 +90,26 @@ def test_fusion_of_a_graph_without_attention_keeps_the_plain_graph(tmp_path: Pat
     assert "onnx_fusion skipped=no attention pattern matched" in caplog.text
 
 
+def test_logit_check_tells_a_changed_graph_from_the_same_one(tiny_models, tmp_path: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from frontwire.serve.onnx_fusion import MAX_LOGIT_DIFF, max_logit_difference
+
+    config = json.loads((tiny_models.ner_dir / "config.json").read_text())
+    vocab, head_shape = config["vocab_size"], [config["hidden_size"], len(config["id2label"])]
+    graph = export_onnx(tiny_models.ner_dir, "fp32")
+    assert max_logit_difference(graph, graph, vocab) == 0.0
+    model = onnx.load(str(graph))
+    head = [t for t in model.graph.initializer if list(t.dims) == head_shape]  # the exporter renames weights
+    assert head, [t.name for t in model.graph.initializer][-6:]
+    for tensor in head:  # the token-classification head, 1 % off: what a broken fusion could look like
+        tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * 1.01, tensor.name))
+    changed = tmp_path / "changed.onnx"
+    onnx.save(model, str(changed))
+    assert max_logit_difference(graph, changed, vocab) > MAX_LOGIT_DIFF
+
+
 def test_fused_graph_with_differing_logits_is_dropped_for_the_plain_one(
     tiny_models, texts, tmp_path: Path, monkeypatch, caplog
 ) -> None:

@@ -19,7 +19,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from frontwire.train.tracking import MODEL_DIR_ARTIFACT, SOURCE_TAG
+from frontwire.model_sources import MODEL_DIR_ARTIFACT
+from frontwire.train.tracking import SOURCE_TAG
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from frontwire.config import flatten
+from frontwire.model_sources import MODEL_DIR_ARTIFACT
 from frontwire.paths import default_artifact_root, default_tracking_uri
 from frontwire.records import Record
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 CANDIDATE, CHAMPION = "candidate", "champion"
 CHECKPOINT_DIR = "checkpoints"  # <model dir>/checkpoints: resume state, never logged
-MODEL_DIR_ARTIFACT = "model_dir"  # the run's model dir, what promotion and evaluation download
 SOURCE_TAG = "dataset.source"  # the records the run trained on: promotion rebuilds their dev split
 
 try:  # the store's own limit, so no param is ever rejected or silently cut by the server
