@@ -42,7 +42,6 @@ def compare_on_test(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Both models on the same test records; intervals and the paired candidate − champion difference."""
-
     result: dict[str, Any] = {"paragraphs": len(records), "n_resamples": n_resamples, "confidence": CONFIDENCE}
     if not records:
         result["note"] = "empty test split: nothing to evaluate"

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from frontwire.labeling.ls_spans import locate_span
 from frontwire.labeling.settings import LabelingConfig
-from frontwire.offsets import has_astral, utf16_span_to_py
 from frontwire.records import EntitySpan, Record
 from frontwire.schema import LabelSchema
 
@@ -206,7 +206,7 @@ def _parse_result(
                 raise TaskRejected(
                     "ambiguous_span", f"span {value.get('start')}-{value.get('end')} has labels {span_labels}"
                 )
-            located = _locate_span(text, value, config, note)
+            located = locate_span(text, value, config, note)
             if located is None:
                 where = f"span {value.get('start')}-{value.get('end')} {value.get('text')!r}"
                 detail = f"{where} ({span_labels[0]}) not found in text"
@@ -218,48 +218,6 @@ def _parse_result(
         else:
             note("ignored_result", f"result of type {kind!r} from control {control!r} is not part of the schema")
     return sorted(set(labels)), sorted(set(spans))
-
-
-def _locate_span(text: str, value: Mapping[str, Any], config: LabelingConfig, note) -> tuple[int, int] | None:
-    try:
-        start, end = int(value["start"]), int(value["end"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    surface = value.get("text")
-    if has_astral(text):
-        py_start, py_end = utf16_span_to_py(text, start, end)
-    else:
-        py_start, py_end = start, end
-    if surface is None or text[py_start:py_end] == surface:
-        located = (py_start, py_end)
-    elif 0 <= start <= end <= len(text) and text[start:end] == surface:
-        note("python_offsets", f"span {start}-{end} {surface!r} used Python indices, not UTF-16 units")
-        located = (start, end)
-    else:
-        located = _relocate(text, surface, py_start, config.relocate_window)
-        if located is None:
-            return None
-        note("relocated_span", f"span {start}-{end} {surface!r} moved to {located[0]}-{located[1]}")
-    s, e = located
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    if (s, e) != located:
-        note("trimmed_span", f"span {located[0]}-{located[1]} trimmed to {s}-{e} (surrounding whitespace)")
-    return (s, e) if s < e else None
-
-
-def _relocate(text: str, surface: str, near: int, window: int) -> tuple[int, int] | None:
-    if not surface:
-        return None
-    best: int | None = None
-    position = text.find(surface)
-    while position != -1:
-        if abs(position - near) <= window and (best is None or abs(position - near) < abs(best - near)):
-            best = position
-        position = text.find(surface, position + 1)
-    return None if best is None else (best, best + len(surface))
 
 
 def _majority(parsed: list[tuple[list[str], list[Span]]]) -> tuple[list[str], list[Span]]:
