@@ -20,6 +20,14 @@ REQUIRE_LS_ENV = "FRONTWIRE_REQUIRE_LABEL_STUDIO"
 
 
 @pytest.fixture(scope="session")
+def tokenizer():
+    """The default encoder's tokenizer (bundled with the package: no download)."""
+    from frontwire.modeling import load_tokenizer, resolve_base_model
+
+    return load_tokenizer(resolve_base_model("default"))
+
+
+@pytest.fixture(scope="session")
 def label_studio() -> Iterator[LabelStudioServer]:
     """A real Label Studio server on loopback, shared by the whole session.
 

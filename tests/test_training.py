@@ -1,5 +1,5 @@
-"""Training code: BIO alignment and decoding on tricky text, classifier windows, threshold tuning, topic
-exclusivity, determinism, resume, and the model registry (`frontwire promote`) against a real SQLite store.
+"""Real tiny trainings and the model registry: determinism, kill-and-resume, registry aliases and
+`frontwire promote` against a real SQLite MLflow store, and the train commands' output.
 
 The trainings here use a tiny random 2-layer BERT that shares the default encoder's tokenizer: the code paths
 (windows, loop, checkpoints, MLflow runs, registry) are the real ones, and each run takes seconds.
@@ -8,336 +8,28 @@ The trainings here use a tiny random 2-layer BERT that shares the default encode
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
-from sklearn.metrics import f1_score
 
-from frontwire.metrics import entity_metrics, multilabel_indicator, topic_metrics, tune_thresholds
-from frontwire.modeling import WEIGHTS_FILE, ModelMeta, load_tokenizer, resolve_base_model
-from frontwire.predictor import EntityModel, TopicModel, decode_entities, decode_topics
-from frontwire.records import EntitySpan, Record, fingerprint
+from frontwire.metrics import entity_metrics, topic_metrics
+from frontwire.modeling import WEIGHTS_FILE
+from frontwire.predictor import EntityModel, TopicModel
+from frontwire.records import fingerprint
 from frontwire.schema import load_schema
 from frontwire.train import classifier as classifier_module
 from frontwire.train import ner as ner_module
 from frontwire.train import run_steps
-from frontwire.train.loop import LoopSettings, fit
 from frontwire.train.registry import PromotionError, promote
 from frontwire.train.settings import load_classifier_config, load_ner_config
-from frontwire.windows import encode_windows
 
 SCHEMA = load_schema()
-TAGS = SCHEMA.bio_tags
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(resolve_base_model("default"))
-
-
-# --- NER: character spans → BIO tags → (perfect logits) → decoded spans -----------------------------------------
-
-
-def gold(text: str, items: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
-    """Spans of each (surface, label), found left to right."""
-    spans, position = [], 0
-    for surface, label in items:
-        start = text.index(surface, position)
-        spans.append((start, start + len(surface), label))
-        position = start + len(surface)
-    return spans
-
-
-def record(text: str, spans: list[tuple[int, int, str]]) -> Record:
-    return Record(id="r", text=text, entities=[EntitySpan(start=s, end=e, label=label) for s, e, label in spans])
-
-
-def perfect_forward(features: list[dict]):
-    """A model forward that returns, for each window, logits that pick exactly its training tags."""
-    table = {}
-    for feature in features:
-        logits = np.zeros((len(feature["input_ids"]), len(TAGS)), dtype=np.float32)
-        for token, tag in enumerate(feature["labels"]):
-            logits[token, 0 if tag == ner_module.IGNORE else tag] = 10.0
-        table[tuple(feature["input_ids"])] = logits
-
-    def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        out = np.zeros((*ids.shape, len(TAGS)), dtype=np.float32)
-        for row in range(len(ids)):
-            length = int(mask[row].sum())
-            out[row, :length] = table[tuple(int(i) for i in ids[row, :length])]
-        return out
-
-    return forward
-
-
-def round_trip(tokenizer, text: str, spans, max_length: int = 128, stride: int = 32):
-    features, misaligned = ner_module.make_features(tokenizer, [record(text, spans)], TAGS, max_length, stride)
-    meta = ModelMeta(
-        kind="ner",
-        name="perfect",
-        schema=SCHEMA,
-        labels=TAGS,
-        max_length=max_length,
-        stride=stride,
-        base_model="default",
-    )
-    entities = EntityModel(meta, tokenizer, perfect_forward(features)).entities([text])[0]
-    return features, misaligned, entities
-
-
-TRICKY = {
-    "curly-quotes-possessive": (
-        "“Zelenskyy” told NATO’s summit in Vilnius that Kyiv’s air defences downed ‘Kinzhal’ missiles.",
-        [("Zelenskyy", "PER"), ("NATO", "ORG"), ("Vilnius", "LOC"), ("Kyiv", "LOC"), ("Kinzhal", "WEAPON")],
-    ),
-    "hyphens": (
-        "Kharkiv-based volunteers said F-16s and Storm Shadow missiles reached Russia-occupied Melitopol.",
-        [
-            ("Kharkiv", "LOC"),
-            ("F-16s", "WEAPON"),
-            ("Storm Shadow missiles", "WEAPON"),
-            ("Russia", "LOC"),
-            ("Melitopol", "LOC"),
-        ],
-    ),
-    "emoji-astral-accents": (
-        "🚀🇺🇦 𝐁𝐫𝐞𝐚𝐤𝐢𝐧𝐠 😢 Zelenskyy met Ursula von der Leyen and Thomas Müller in Kyiv 👍🏽.",
-        [("Zelenskyy", "PER"), ("Ursula von der Leyen", "PER"), ("Thomas Müller", "PER"), ("Kyiv", "LOC")],
-    ),
-    "apostrophes": (
-        "O'Brien visited Bakhmut’s outskirts with Wagner Group’s commanders.",
-        [("O'Brien", "PER"), ("Bakhmut", "LOC"), ("Wagner Group", "ORG")],
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(TRICKY))
-def test_ner_spans_round_trip_exactly_on_tricky_text(tokenizer, name: str) -> None:
-    text, items = TRICKY[name]
-    spans = gold(text, items)
-    _, misaligned, entities = round_trip(tokenizer, text, spans)
-    assert misaligned == 0
-    assert [(e["start"], e["end"], e["label"]) for e in entities] == spans
-    assert [e["text"] for e in entities] == [surface for surface, _ in items]  # exact case, quotes, accents
-
-
-def test_bio_tags_follow_words_not_word_pieces(tokenizer) -> None:
-    text, items = TRICKY["hyphens"]
-    features, _, _ = round_trip(tokenizer, text, gold(text, items))
-    (feature,) = features
-    windows = encode_windows(tokenizer, [text], 128, 32)
-    tags_by_piece = [
-        (text[a:b], None if t == ner_module.IGNORE else TAGS[t])
-        for (a, b), t in zip(windows.offsets[0], feature["labels"], strict=True)
-    ]
-    # "Kharkiv" is four word pieces: the first carries B-LOC, the rest are ignored by the loss; "-based" is O
-    assert tags_by_piece[1:7] == [("K", "B-LOC"), ("har", None), ("ki", None), ("v", None), ("-", "O"), ("based", "O")]
-    # "F-16s" is three words (F, -, 16s): B, I, I; "Storm Shadow missiles": B, I, I
-    weapon = [(piece, tag) for piece, tag in tags_by_piece if tag and tag.endswith("WEAPON")]
-    assert weapon == [
-        ("F", "B-WEAPON"),
-        ("-", "I-WEAPON"),
-        ("16", "I-WEAPON"),
-        ("Storm", "B-WEAPON"),
-        ("Shadow", "I-WEAPON"),
-        ("missiles", "I-WEAPON"),
-    ]
-
-
-LONG = (
-    "Ukrainian forces said Volodymyr Zelenskyy met Oleksandr Syrskyi near Zaporizhzhia after Shahed drones and "
-    "Iskander missiles hit Dnipropetrovsk, while Kharkiv-based units used F-16s; NATO’s Jens Stoltenberg and "
-    "the “Kremlin” responded 🚀🇺🇦 as Kyiv’s mayor Vitali Klitschko spoke."
-)
-LONG_ITEMS = [
-    ("Volodymyr Zelenskyy", "PER"),
-    ("Oleksandr Syrskyi", "PER"),
-    ("Zaporizhzhia", "LOC"),
-    ("Shahed drones", "WEAPON"),
-    ("Iskander missiles", "WEAPON"),
-    ("Dnipropetrovsk", "LOC"),
-    ("Kharkiv", "LOC"),
-    ("F-16s", "WEAPON"),
-    ("NATO", "ORG"),
-    ("Jens Stoltenberg", "PER"),
-    ("Kremlin", "ORG"),
-    ("Kyiv", "LOC"),
-    ("Vitali Klitschko", "PER"),
-]
-
-
-def test_entities_cut_by_window_edges_decode_to_whole_spans(tokenizer) -> None:
-    """Small windows put entity words (and multi-word entities) across window edges at many offsets: the decoded
-    spans must still be the exact gold ones (regression: the most central copy of a word cut by an edge used to
-    set its end, giving "Zaporizh" for "Zaporizhzhia")."""
-    spans = gold(LONG, LONG_ITEMS)
-    checked = 0
-    for max_length, stride in itertools.product(range(16, 29), (0, 1, 2, 3, 4, 6)):
-        features, misaligned, entities = round_trip(tokenizer, LONG, spans, max_length, stride)
-        assert len(features) >= 4, "the paragraph should span several windows"
-        assert misaligned == 0
-        assert [(e["start"], e["end"], e["label"]) for e in entities] == spans, (max_length, stride)
-        checked += 1
-    assert checked == 13 * 6
-
-
-def test_entity_starting_inside_a_tokenizer_word_is_counted_as_misaligned(tokenizer) -> None:
-    """An emoji glued to a name makes one [UNK] word: the span cannot be represented; training counts it and
-    decoding covers the whole word, never a piece of it."""
-    text = "Sirens 🚨Kyiv tonight"
-    _, misaligned, entities = round_trip(tokenizer, text, [(8, 12, "LOC")])
-    assert misaligned == 1
-    assert [(e["start"], e["end"], e["text"]) for e in entities] == [(7, 12, "🚨Kyiv")]
-
-
-def test_decode_entities_bio_rules() -> None:
-    def probs(tag: str) -> np.ndarray:
-        row = np.full(len(TAGS), 0.01)
-        row[TAGS.index(tag)] = 0.9
-        return row
-
-    text = "Putin met Xi Jinping in Moscow"
-    words = [(0, 5, "B-PER"), (6, 9, "O"), (10, 12, "B-PER"), (13, 20, "I-PER"), (21, 23, "O"), (24, 30, "I-LOC")]
-    entities = decode_entities(text, [(s, e, probs(t)) for s, e, t in words], TAGS)
-    # I- after O opens an entity (lenient, as seqeval counts it); a B- after an entity closes it
-    assert [(e["text"], e["label"]) for e in entities] == [("Putin", "PER"), ("Xi Jinping", "PER"), ("Moscow", "LOC")]
-    assert [e["score"] for e in entities] == [0.9, 0.9, 0.9]
-
-
-# --- classifier windows, thresholds, exclusivity ------------------------------------------------------------------
-
-
-def test_classifier_windows_carry_the_paragraph_labels(tokenizer) -> None:
-    labels = SCHEMA.topic_names
-    records = [
-        Record(id="long", text=LONG, labels=["strike", "advance"]),
-        Record(id="short", text="Subscribe to our newsletter.", labels=["boilerplate"]),
-        Record(id="none", text="The weather was mild.", labels=[]),
-    ]
-    features = classifier_module.make_features(tokenizer, records, labels, max_length=24, stride=6)
-    windows = encode_windows(tokenizer, [r.text for r in records], 24, 6)
-    assert windows.text_index.count(0) >= 3  # the long paragraph is several windows
-    assert len(features) == len(windows.input_ids)
-    expected = multilabel_indicator([r.labels for r in records], labels)
-    for feature, ids, text_index in zip(features, windows.input_ids, windows.text_index, strict=True):
-        assert feature["input_ids"] == ids
-        assert feature["labels"].tolist() == expected[text_index].tolist()
-        assert len(ids) <= 24
-
-
-def test_tune_thresholds_picks_the_f1_optimal_threshold() -> None:
-    labels = ["a", "b", "c"]
-    #            a: positives at .30 .35 .80, negatives at .10 .20 .32
-    y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 1, 0]])
-    scores = np.array(
-        [[0.30, 0.9, 0.7], [0.35, 0.1, 0.1], [0.80, 0.2, 0.2], [0.10, 0.3, 0.3], [0.20, 0.1, 0.4], [0.32, 0.8, 0.6]]
-    )
-    thresholds = tune_thresholds(y, scores, labels)
-    # a: F1 is 6/7 for t in (0.20, 0.30] (all three positives, one false positive at .32), lower elsewhere;
-    # ties go to the threshold nearest the default 0.5 → 0.30. b: perfectly separable on (0.3, 0.8] → 0.5.
-    # c: no positives → the default.
-    assert thresholds == {"a": 0.30, "b": 0.5, "c": 0.5}
-    column = scores[:, 0]
-    f1 = {t: f1_score(y[:, 0], column >= t) for t in (0.15, 0.21, 0.25, 0.30, 0.31, 0.33, 0.5, 0.81)}
-    assert f1[0.30] == max(f1.values()) == pytest.approx(6 / 7) == f1[0.21]
-    # nearest the default inside the optimum
-    assert tune_thresholds(y[:, :1], scores[:, :1], ["a"], default=0.25) == {"a": 0.25}
-
-
-@pytest.mark.parametrize(
-    ("scores", "thresholds", "expected"),
-    [
-        ({"boilerplate": 0.9, "strike": 0.6}, {}, ["boilerplate"]),  # margin .4 vs .1
-        ({"boilerplate": 0.55, "strike": 0.9, "diplomacy": 0.7}, {}, ["strike", "diplomacy"]),  # .05 vs .4
-        ({"boilerplate": 0.7, "strike": 0.7}, {}, ["boilerplate"]),  # equal margins: the exclusive label
-        ({"boilerplate": 0.85, "strike": 0.4}, {"boilerplate": 0.8, "strike": 0.3}, ["strike"]),  # per-label margins
-        ({"boilerplate": 0.6}, {}, ["boilerplate"]),
-        ({"strike": 0.49, "boilerplate": 0.1}, {}, []),
-    ],
-)
-def test_decode_topics_keeps_boilerplate_exclusive(scores, thresholds, expected) -> None:
-    labels = SCHEMA.topic_names
-    assert SCHEMA.exclusive_topics == ["boilerplate"]
-    row = [scores.get(label, 0.0) for label in labels]
-    full = {label: thresholds.get(label, 0.5) for label in labels}
-    assert decode_topics(row, labels, full, SCHEMA.exclusive_topics) == [label for label in labels if label in expected]
-
-
-# --- the loop: resume on a toy model (many batches per epoch) -----------------------------------------------------
-
-
-class Toy(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = torch.nn.Embedding(50, 8)
-        self.dropout = torch.nn.Dropout(0.3)
-        self.head = torch.nn.Linear(8, 3)
-
-    def forward(self, input_ids, attention_mask, labels=None):
-        mask = attention_mask.unsqueeze(-1).float()
-        logits = self.head(self.dropout((self.embed(input_ids) * mask).sum(1) / mask.sum(1)))
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        return out
-
-
-_TICK = itertools.count()
-
-
-def toy_fit(folder: Path, epochs: int, resume: bool = False, stop_after: int | None = None, batch_size: int = 5) -> Toy:
-    generator = torch.Generator().manual_seed(0)
-    features = [
-        {
-            "input_ids": torch.randint(
-                1, 50, (int(torch.randint(2, 9, (1,), generator=generator)),), generator=generator
-            ).tolist(),
-            "labels": torch.randint(0, 2, (3,), generator=generator).float().tolist(),
-        }
-        for _ in range(24)
-    ]
-    torch.manual_seed(1)
-    model = Toy()
-    settings = LoopSettings(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=1e-2,
-        head_learning_rate=1e-2,
-        weight_decay=0.01,
-        warmup_ratio=0.1,
-        early_stopping_patience=5,
-        seed=3,
-    )
-
-    def stop(epoch: int, _record: dict) -> None:
-        if stop_after is not None and epoch >= stop_after:
-            raise Interrupted
-
-    with contextlib.suppress(Interrupted):  # the metric always improves: the last epoch's weights are kept
-        fit(
-            model,
-            features,
-            settings,
-            lambda m: (float(next(_TICK)), {}),
-            folder,
-            pad_id=0,
-            label_pad=None,
-            head_prefixes=("head.",),
-            device=torch.device("cpu"),
-            resume=resume,
-            on_epoch=stop,
-        )
-    return model
 
 
 class Interrupted(Exception):
@@ -346,24 +38,6 @@ class Interrupted(Exception):
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_fit_resumed_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    full = toy_fit(tmp_path / "full", epochs=2)
-    toy_fit(tmp_path / "resumed", epochs=2, stop_after=1)
-    resumed = toy_fit(tmp_path / "resumed", epochs=2, resume=True)
-    assert same_weights(full.state_dict(), resumed.state_dict())
-
-
-def test_fit_resumed_with_more_epochs_continues_on_the_new_schedule(tmp_path: Path, caplog) -> None:
-    """`epochs=1`, then `--resume` with `epochs=2`: the first run's linear schedule ended at learning rate 0, and
-    that rate must not leak into the continued run (it used to: its first step did nothing). One batch per
-    epoch, so epoch 2 is that one step."""
-    first = {k: v.clone() for k, v in toy_fit(tmp_path, epochs=1, batch_size=24).state_dict().items()}
-    with caplog.at_level(logging.WARNING, logger="frontwire.train.loop"):
-        continued = toy_fit(tmp_path, epochs=2, resume=True, batch_size=24)
-    assert "different schedule length" in caplog.text
-    assert not torch.equal(first["head.weight"], continued.state_dict()["head.weight"])
 
 
 # --- real tiny trainings: determinism, resume, registry ------------------------------------------------------------
