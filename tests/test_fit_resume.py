@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import torch
+from training_helpers import Interrupted, same_weights
 
 from frontwire.train.loop import LoopSettings, fit
 
@@ -75,14 +76,6 @@ def toy_fit(folder: Path, epochs: int, resume: bool = False, stop_after: int | N
             on_epoch=stop,
         )
     return model
-
-
-class Interrupted(Exception):
-    """Stands in for a kill after an epoch's checkpoint was written."""
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_fit_resumed_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
+from training_helpers import Interrupted, same_weights
 
 from frontwire.metrics import entity_metrics, topic_metrics
 from frontwire.modeling import WEIGHTS_FILE
@@ -30,14 +31,6 @@ from frontwire.train.registry import PromotionError, promote
 from frontwire.train.settings import load_classifier_config, load_ner_config
 
 SCHEMA = load_schema()
-
-
-class Interrupted(Exception):
-    """Stands in for a kill after an epoch's checkpoint was written."""
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # --- real tiny trainings: determinism, resume, registry ------------------------------------------------------------

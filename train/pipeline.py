@@ -40,12 +40,11 @@ def run_pipeline(
         "classifier": load_classifier_config(None, classifier_overrides),
         "ner": load_ner_config(None, ner_overrides),
     }
-    # each model reads the records with its own config's data.limit (a smoke run caps them)
+    # each model reads the records with its own config's data.limit (a smoke run caps them), read once per limit
+    splits = {limit: load_split_data(data_dir, schema, limit) for limit in {c.data.limit for c in configs.values()}}
     outcomes = {
-        "classifier": train_classifier(
-            configs["classifier"], schema, load_split_data(data_dir, schema, configs["classifier"].data.limit)
-        ),
-        "ner": train_ner(configs["ner"], schema, load_split_data(data_dir, schema, configs["ner"].data.limit)),
+        "classifier": train_classifier(configs["classifier"], schema, splits[configs["classifier"].data.limit]),
+        "ner": train_ner(configs["ner"], schema, splits[configs["ner"].data.limit]),
     }
     for kind, outcome in outcomes.items():
         entry: dict[str, Any] = {
