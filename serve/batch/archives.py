@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import IO
 
-from frontwire.serve.batch.formats import DOCUMENT_SUFFIXES
+from frontwire.serve.batch.formats import DOCUMENT_SUFFIXES, STREAM_ERRORS
 from frontwire.serve.batch.sources import (
     HTML_ERRORS,
     Item,
@@ -58,7 +58,7 @@ def read_tar(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[
                     handle = archive.extractfile(member)
                     data = handle.read(cap + 1) if handle is not None else b""
                     yield from docs_from_bytes(member.name, data, member.name, display, options, member.name)
-        except (tarfile.TarError, OSError, EOFError) as err:
+        except (tarfile.TarError, *STREAM_ERRORS) as err:
             yield SourceError(display, f"archive unreadable from here on ({type(err).__name__}: {err})")
 
 
@@ -85,7 +85,7 @@ def read_zip(raw: IO[bytes], display: str, options: ReadOptions) -> Iterator[Ite
                 with archive.open(info) as handle:
                     # the declared size can lie: the cap, not the header, bounds what is read
                     data = handle.read(cap + 1)
-            except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError) as err:
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, *STREAM_ERRORS) as err:
                 yield SourceError(display, f"unreadable member ({type(err).__name__}: {err})", member=info.filename)
                 continue
             if len(data) > cap:
@@ -94,36 +94,57 @@ def read_zip(raw: IO[bytes], display: str, options: ReadOptions) -> Iterator[Ite
             yield from docs_from_bytes(info.filename, data, info.filename, display, options, info.filename)
 
 
-def read_warc(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[Item]:
-    """HTML responses of a WARC file. The document id is the target URI.
+# crawl bookkeeping, not documents: the request sent, metadata about a capture, the file's own header, and
+# "revisit" (a capture identical to an earlier one, stored without its body)
+WARC_BOOKKEEPING = ("request", "metadata", "warcinfo", "revisit")
 
-    Request, metadata and warcinfo records are crawl bookkeeping, not documents, and are passed over;
-    a response that is not HTML (images, scripts) or is over the size cap becomes an error row.
+
+def read_warc(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[Item]:
+    """Documents of a WARC file: HTML `response` records (a crawl), HTML or plain-text `resource` records, and
+    `conversion` records (extracted text, as in Common Crawl's WET files). The document id is the target URI.
+
+    Bookkeeping records (`WARC_BOOKKEEPING`) are passed over; any other record (a non-text response, an image
+    resource, a segmented record, one over the size cap) becomes an error row.
     """
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    from frontwire.paragraphs import html_to_text
-
     cap = options.max_member_bytes
     try:
         for record in ArchiveIterator(stream, arc2warc=True):
-            if record.rec_type != "response":
+            if record.rec_type in WARC_BOOKKEEPING:
                 continue
             uri = record.rec_headers.get_header("WARC-Target-URI") or record.rec_headers.get_header("WARC-Record-ID")
-            content_type = (record.http_headers.get_header("Content-Type") or "") if record.http_headers else ""
-            if not content_type.lower().startswith(HTML_TYPES):
-                yield SourceError(display, f"response is not HTML (Content-Type {content_type!r})", member=uri)
-                continue
-            data = record.content_stream().read(cap + 1)
-            if len(data) > cap:
-                yield SourceError(display, f"response body over max_member_bytes={cap}", member=uri)
-                continue
-            try:
-                text = html_to_text(data)
-            except HTML_ERRORS as err:
-                yield SourceError(display, f"unparsable HTML: {err}", member=uri)
-                continue
-            yield SourceDoc(uri, text, display, member=uri)
+            yield _warc_document(record, uri, display, cap)
     except ArchiveLoadFailed as err:
         yield SourceError(display, f"not a readable WARC file: {err}")
+
+
+def _warc_document(record, uri: str, display: str, cap: int) -> Item:
+    from frontwire.paragraphs import html_to_text
+
+    if record.rec_type == "response":
+        # a crawl's plain-text responses are robots.txt and the like, not articles
+        content_type = (record.http_headers.get_header("Content-Type") or "") if record.http_headers else ""
+        wanted = HTML_TYPES
+    elif record.rec_type in ("resource", "conversion"):
+        content_type = record.rec_headers.get_header("Content-Type") or ""
+        wanted = (*HTML_TYPES, "text/plain")
+    else:
+        return SourceError(display, f"unsupported WARC record type {record.rec_type!r}", member=uri)
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in wanted:
+        what = "HTML" if wanted == HTML_TYPES else "HTML or plain text"
+        return SourceError(display, f"{record.rec_type} is not {what} (Content-Type {content_type!r})", member=uri)
+    data = record.content_stream().read(cap + 1)
+    if len(data) > cap:
+        return SourceError(display, f"{record.rec_type} body over max_member_bytes={cap}", member=uri)
+    if kind == "text/plain":
+        try:
+            return SourceDoc(uri, data.decode("utf-8-sig"), display, member=uri)
+        except UnicodeDecodeError as err:
+            return SourceError(display, f"not UTF-8 text: {err}", member=uri)
+    try:
+        return SourceDoc(uri, html_to_text(data), display, member=uri)
+    except HTML_ERRORS as err:
+        return SourceError(display, f"unparsable HTML: {err}", member=uri)

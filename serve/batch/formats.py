@@ -6,6 +6,7 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -13,7 +14,8 @@ DOCUMENT_SUFFIXES = (".txt", ".html", ".htm", ".json")
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, lzma.LZMAError)
+    # zlib.error is not an OSError: corrupt deflate data inside a gzip file or a zip member raises it
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
     try:
         import zstandard
     except ImportError:  # zstd input then fails at open, with its own message
@@ -42,10 +44,7 @@ def decompress(stream: IO[bytes], kind: str | None) -> IO[bytes]:
     if kind == "xz":
         return lzma.LZMAFile(stream, "rb")
     if kind == "zstd":
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=2**20)  # type: ignore[arg-type]
+        return io.BufferedReader(ZstdFrames(stream), buffer_size=2**20)
     return stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
 
 
@@ -81,3 +80,51 @@ def sniff_format(name: str, head: bytes) -> str:
 
 def looks_like_tar(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+class ZstdFrames(io.RawIOBase):
+    """Decompressed bytes of zstd frames written back to back (as `zstd -d` reads them).
+
+    zstandard's own `stream_reader` ends quietly where a truncated file ends, mid-frame, so the documents in
+    the cut-off part would vanish without an error row; this reader raises `EOFError` there instead, like
+    gzip, bz2 and xz do. Compressed input is fed in small pieces because one piece can inflate a lot (200 MB
+    of zeros compress to 6 kB): a 1 kB piece bounds what one call can produce to a few tens of MB.
+    """
+
+    PIECE = 1024
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._new_frame = zstandard.ZstdDecompressor().decompressobj
+        self._frame = self._new_frame()
+        self._in_frame = False
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._out:
+            piece = self._raw.read(self.PIECE)
+            if not piece:
+                if self._in_frame:
+                    raise EOFError("zstd stream ends inside a frame (truncated file)")
+                return 0
+            self._out = memoryview(self._decompress(piece))
+        size = min(len(buffer), len(self._out))
+        buffer[:size] = self._out[:size]
+        self._out = self._out[size:]
+        return size
+
+    def _decompress(self, piece: bytes) -> bytes:
+        produced = []
+        while piece:
+            self._in_frame = True
+            produced.append(self._frame.decompress(piece))
+            piece = b""
+            if self._frame.eof:  # the frame is complete: what follows it starts the next one
+                piece = self._frame.unused_data
+                self._frame, self._in_frame = self._new_frame(), False
+        return b"".join(produced)

@@ -90,9 +90,10 @@ HTML_ERRORS = (ValueError, etree.LxmlError)  # lxml refuses empty or hopeless ma
 
 def iter_inputs(paths: list[Path], options: ReadOptions, position: Position | None = None) -> Iterator[Item]:
     position = position if position is not None else Position()
-    files = [(path, _walk(path) if path.is_dir() else [path]) for path in paths]
-    position.total = sum(_size(f) for _, listed in files for f in listed)
-    for root, listed in files:
+    files = [(path, walk(path) if path.is_dir() else ([path], [])) for path in paths]
+    position.total = sum(_size(f) for _, (listed, _) in files for f in listed)
+    for root, (listed, skipped) in files:
+        yield from skipped
         for path in listed:
             display = str(path)
             doc_id = path.relative_to(root).as_posix() if root.is_dir() else path.name
@@ -106,13 +107,30 @@ def iter_inputs(paths: list[Path], options: ReadOptions, position: Position | No
             position.current = None
 
 
-def _walk(root: Path) -> list[Path]:
-    """Files under `root` sorted by relative path (stable across runs and machines: resume relies on it);
-    symlinked folders are not followed, so a link loop cannot make the walk endless."""
+def walk(root: Path) -> tuple[list[Path], list[SourceError]]:
+    """Files under `root` sorted by relative path (stable across runs and machines: resume relies on it), and
+    an error for each folder that cannot be listed or that is reached a second time through a link.
+    Symlinked folders are followed, each real folder once, so a link loop cannot make the walk endless."""
     found: list[Path] = []
-    for folder, _, names in os.walk(root):
+    skipped: list[SourceError] = []
+    seen = {os.path.realpath(root)}
+
+    def unlistable(err: OSError) -> None:
+        skipped.append(SourceError(str(err.filename or root), f"cannot list folder: {err.strerror or err}"))
+
+    for folder, folders, names in os.walk(root, onerror=unlistable, followlinks=True):
+        kept = []
+        for name in sorted(folders):
+            real = os.path.realpath(os.path.join(folder, name))
+            if real in seen:
+                skipped.append(SourceError(os.path.join(folder, name),
+                                           f"{real} is read already under another path: not read twice"))
+            else:
+                seen.add(real)
+                kept.append(name)
+        folders[:] = kept
         found.extend(Path(folder) / name for name in names)
-    return sorted(found, key=lambda path: path.relative_to(root).parts)
+    return sorted(found, key=lambda path: path.relative_to(root).parts), skipped
 
 
 def _size(path: Path) -> int:
@@ -185,9 +203,9 @@ def parse_json_line(line: bytes | str, line_no: int, display: str, options: Read
                     member: str | None = None) -> Item:
     """One JSONL line → a document or the reason it is not one (shared with the Spark job)."""
     try:
-        obj = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
-        if options.id_field != "id" and isinstance(obj, dict):
-            obj = {**obj, "id": obj.get(options.id_field)}
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        # a byte-order mark (Windows tools write one) opens the file, not the first record
+        obj = _with_id_field(json.loads(text.removeprefix("\ufeff") if line_no == 1 else text), options)
         doc = _document_from_json(obj, options.text_field, f"line {line_no}")
     except UnicodeDecodeError as err:
         return SourceError(display, f"not UTF-8: {err}", line_no, member)
@@ -198,6 +216,12 @@ def parse_json_line(line: bytes | str, line_no: int, display: str, options: Read
     except HTML_ERRORS as err:
         return SourceError(display, f"unparsable HTML: {err}", line_no, member)
     return SourceDoc(doc.id, doc.text, display, line_no, member)
+
+
+def _with_id_field(obj: Any, options: ReadOptions) -> Any:
+    if options.id_field != "id" and isinstance(obj, dict):
+        return {**obj, "id": obj.get(options.id_field)}
+    return obj
 
 
 def docs_from_bytes(name: str, data: bytes, doc_id: str, display: str, options: ReadOptions,
@@ -232,7 +256,7 @@ def _json_document(data: bytes, doc_id: str, display: str, options: ReadOptions,
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         yield SourceError(display, f"invalid JSON: {err}", member=member)
         return
-    records = obj if isinstance(obj, list) else [obj]
+    records = [_with_id_field(record, options) for record in (obj if isinstance(obj, list) else [obj])]
     for index, record in enumerate(records):
         if isinstance(record, dict) and record.get("id") in (None, ""):
             # a file holds one document: its path is its id, as for .txt and .html files

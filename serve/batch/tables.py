@@ -13,7 +13,9 @@ from frontwire.serve.batch.sources import Item, ReadOptions, SourceDoc, SourceEr
 
 def read_csv(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[Item]:
     csv.field_size_limit(options.max_record_bytes)
-    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    # undecodable bytes are kept as surrogates so that one bad byte costs its own row (an error naming the line),
+    # not the rest of the file
+    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline=""))
     if reader.fieldnames is None or options.text_field not in reader.fieldnames:
         yield SourceError(display, f"CSV has no {options.text_field!r} column (columns: {reader.fieldnames})", 1)
         return
@@ -25,6 +27,9 @@ def read_csv(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator[
             return
         except csv.Error as err:
             yield SourceError(display, f"bad CSV row: {err}", line_no)
+            continue
+        if not all(_is_utf8(row.get(field)) for field in (options.id_field, options.text_field)):
+            yield SourceError(display, "not UTF-8: the row's id or text holds bytes that are not UTF-8", line_no)
             continue
         yield tabular_doc(row.get(options.id_field), row.get(options.text_field), display, line_no, "line")
 
@@ -44,12 +49,30 @@ def read_parquet(raw: IO[bytes], display: str, options: ReadOptions) -> Iterator
         return
     columns = [options.text_field] + ([options.id_field] if options.id_field in names else [])
     row = 0
-    for batch in parquet.iter_batches(batch_size=512, columns=columns):
+    batches = parquet.iter_batches(batch_size=512, columns=columns)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as err:  # a corrupt row group behind a good footer
+            yield SourceError(display, f"unreadable from row {row + 1} on ({type(err).__name__}: {err})", row + 1)
+            return
+        if batch is None:
+            return
         texts = batch.column(options.text_field).to_pylist()
         ids = batch.column(options.id_field).to_pylist() if options.id_field in names else [None] * len(texts)
         for doc_id, text in zip(ids, texts, strict=True):
             row += 1
             yield tabular_doc(doc_id, text, display, row, "row")
+
+
+def _is_utf8(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a surrogate standing for an undecodable byte
+        return False
+    return True
 
 
 def tabular_doc(doc_id: Any, text: Any, display: str, number: int, unit: str) -> Item:
