@@ -144,6 +144,24 @@ def test_resume_refuses_changed_input_and_a_complete_run_is_not_redone(tiny_mode
         run([source], out, cfg, models=models, resume=True, progress=False)
 
 
+def test_resume_refuses_a_folder_whose_files_changed_and_another_backend(tiny_models, tmp_path: Path) -> None:
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    nested = write_jsonl(folder / "sub" / "in.jsonl", articles(1, 2))
+    out = tmp_path / "out.parquet"
+    models = (from_directory("classifier", tiny_models.classifier_dir), None)
+    cfg = load_predict_config(None, ["output.shard_size=1", "runtime.backend=torch"])
+    run([folder], out, cfg, models=models, progress=False)
+    with pytest.raises(BatchError, match="backend changed"):  # fp32 and int8 scores would share one output
+        run([folder], out, load_predict_config(None, ["output.shard_size=1", "runtime.backend=onnx-int8"]),
+            models=models, resume=True, progress=False)
+    folder_mtime = folder.stat().st_mtime_ns
+    write_jsonl(nested, articles(2, 2))  # an edit inside a subfolder leaves the top folder's mtime as it was
+    assert folder.stat().st_mtime_ns == folder_mtime
+    with pytest.raises(BatchError, match="inputs changed"):
+        run([folder], out, cfg, models=models, resume=True, progress=False)
+
+
 def test_shard_assignment_depends_only_on_input_order() -> None:
     items = [SourceDoc("a", "p0\n\np1\n\np2", "f", 1), SourceError("f", "bad", 2), SourceDoc("b", "q0\n\nq1", "f", 3),
              SourceDoc("c", "   ", "f", 4)]

@@ -8,6 +8,7 @@ names as finished, and recomputes the rest.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -23,7 +24,7 @@ from frontwire.serve.batch import shards
 from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import make_runner
 from frontwire.serve.batch.settings import PredictConfig
-from frontwire.serve.batch.sources import Item, Position, ReadOptions, SourceError, iter_inputs
+from frontwire.serve.batch.sources import Item, Position, ReadOptions, SourceError, iter_inputs, walk
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,24 @@ def fingerprint(inputs: list[Path], cfg: PredictConfig, fmt: str, models: dict[s
     for path in inputs:
         stat = path.stat()
         files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns, path.is_dir()])
+        if path.is_dir():  # a folder's own mtime misses edits to its files and additions to its subfolders
+            files[-1].append(_tree_digest(path))
+    # the backend too: int8 and fp32 scores in one output would pass for one model's
     return {"inputs": files, "input": cfg.input.model_dump(), "shard_size": cfg.output.shard_size,
-            "include_text": cfg.output.include_text, "format": fmt, "models": models}
+            "include_text": cfg.output.include_text, "format": fmt, "models": models,
+            "backend": cfg.runtime.backend}
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in walk(root)[0]:
+        try:
+            stat = path.stat()
+        except OSError:  # unreadable now: the run reports it as an error row
+            stat = None
+        digest.update(f"{path.relative_to(root).as_posix()}\0{stat and stat.st_size}\0{stat and stat.st_mtime_ns}\n"
+                      .encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
 
 
 def run(inputs: list[Path], output: Path, cfg: PredictConfig, *, resume: bool = False, overwrite: bool = False,
