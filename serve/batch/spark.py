@@ -10,8 +10,10 @@ same venv, or a packed env passed with `--archives`):
 
     # or without spark-submit (starts its own session):  python -m frontwire.serve.batch.spark ... --master local[2]
 
-Inputs are JSONL (gzip/bz2 through Hadoop's codecs) or Parquet files; OUTPUT is a Parquet folder and
-OUTPUT.errors a JSON folder with one row per unreadable record. Models resolve exactly as locally (the
+Inputs are JSONL (gzip/bz2 through Hadoop's codecs) or Parquet files, or folders and globs of them (each
+file read and numbered on its own; in a folder, Parquet is told by `.parquet`/`.pq` and JSONL by
+`.jsonl`/`.ndjson`, any other file is an error row: the local engine reads those); OUTPUT is a Parquet folder
+and OUTPUT.errors a JSON folder with one row per unreadable record. Models resolve exactly as locally (the
 registry's `champion`, else newest); on a cluster the model folders are shipped to executors with
 `SparkContext.addFile`. Line parsing, paragraph splitting, the predictor and the row layout are the local
 engine's own functions, so both engines produce the same rows; the model runs in `mapInArrow`, the Arrow
@@ -22,10 +24,15 @@ engine's exact Arrow schema.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import functools
+import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +40,11 @@ from typing import Any
 import pyarrow as pa
 
 from frontwire.serve.batch.engine import Chunk, Unit, build_rows, units_of
+from frontwire.serve.batch.formats import inner_name
 from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import PredictorSpec, release_memory
 from frontwire.serve.batch.settings import PredictConfig, load_predict_config
-from frontwire.serve.batch.sources import ReadOptions, parse_json_line
+from frontwire.serve.batch.sources import ReadOptions, SourceDoc, SourceError, parse_json_line
 from frontwire.serve.batch.tables import tabular_doc
 
 PARAGRAPH_FIELDS = ("doc_id", "source", "paragraph_index", "start", "end", "text")
@@ -56,16 +64,94 @@ def spark_type(arrow_type: pa.DataType):
     return simple[arrow_type]
 
 
-def _items(path: str, options: ReadOptions, spark) -> Any:
-    """(line or row number, record) pairs of one input file as an RDD of SourceDoc/SourceError."""
-    if path.lower().endswith((".parquet", ".pq")):
-        columns = [c for c in (options.id_field, options.text_field) if c in spark.read.parquet(path).columns]
-        rows = spark.read.parquet(path).select(*columns).rdd.zipWithIndex()
+def input_files(spark, path: str) -> list[tuple[str, str, bool]]:
+    """(URI to read, name for rows and errors, found in a listing) of each file an input names.
+
+    A file stays as given. A folder or glob becomes its files, one by one and in path order, so that line
+    numbers and error rows name the file they come from (Spark would number a folder's lines as one stream);
+    hidden and `_` files are skipped, as Spark's own readers skip them.
+    """
+    hadoop = spark.sparkContext._jvm.org.apache.hadoop.fs
+    pattern = hadoop.Path(path)
+    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = fs.globStatus(pattern)
+    if statuses is None or (len(statuses) == 1 and statuses[0].isFile() and not any(c in path for c in "*?[{")):
+        return [(path, path, False)]  # one file (or nothing, which Spark's reader then reports)
+    found = []
+    for status in statuses:
+        if status.isDirectory():
+            listing = fs.listFiles(status.getPath(), True)
+            while listing.hasNext():
+                found.append(str(listing.next().getPath().toString()))
+        else:
+            found.append(str(status.getPath().toString()))
+    files = sorted((uri for uri in found if not uri.rsplit("/", 1)[-1].startswith((".", "_"))),
+                   key=lambda uri: uri.split("/"))
+    return [(uri, uri.removeprefix("file:") if uri.startswith("file:/") else uri, True) for uri in files]
+
+
+def _kind(display: str, listed: bool) -> str | None:
+    name = inner_name(display.rsplit("/", 1)[-1])
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if not listed or name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"  # a file named on the command line is JSONL whatever its name
+    return None
+
+
+def _items(uri: str, display: str, listed: bool, options: ReadOptions, spark) -> Any:
+    """The records of one input file as an RDD of SourceDoc/SourceError, numbered as the local engine does."""
+    kind = _kind(display, listed)
+    if kind is None:
+        return spark.sparkContext.parallelize(
+            [SourceError(display, "not a Spark input (JSONL or Parquet): read it with `frontwire predict`")], 1)
+    if kind == "parquet":
+        names = spark.read.parquet(uri).columns
+        if options.text_field not in names:
+            return spark.sparkContext.parallelize(
+                [SourceError(display, f"Parquet has no {options.text_field!r} column (columns: {names})")], 1)
+        columns = [c for c in (options.id_field, options.text_field) if c in names]
+        rows = spark.read.parquet(uri).select(*columns).rdd.zipWithIndex()
         return rows.map(lambda pair: tabular_doc(pair[0].asDict().get(options.id_field),
-                                                  pair[0].asDict().get(options.text_field), path, pair[1] + 1, "row"))
-    lines = spark.sparkContext.textFile(path).zipWithIndex()  # index = line number - 1, blank lines included
-    return lines.filter(lambda pair: pair[0].strip()).map(lambda pair: parse_json_line(pair[0], pair[1] + 1, path,
-                                                                                        options))
+                                                  pair[0].asDict().get(options.text_field), display, pair[1] + 1,
+                                                  "row"))
+    lines = spark.sparkContext.textFile(uri).zipWithIndex()  # index = line number - 1
+    cap = options.max_record_bytes
+
+    def parse(pair: tuple[str, int]) -> SourceDoc | SourceError:
+        line, index = pair
+        if len(line.encode("utf-8")) > cap:
+            return SourceError(display, f"line is longer than max_record_bytes={cap}", index + 1)
+        if "\ufffd" in line:
+            # Hadoop has already replaced bytes that are not UTF-8 by U+FFFD (the raw bytes never reach
+            # Python), so the line is reported as the local engine reports it; a U+FFFD typed into the
+            # input itself is taken for one too, the price of that
+            return SourceError(display, "not UTF-8: Hadoop read bytes that are not UTF-8 (U+FFFD)", index + 1)
+        return parse_json_line(line, index + 1, display, options)
+
+    return lines.filter(lambda pair: pair[0].strip()).map(parse)
+
+
+def _ship(context, model: ResolvedModel) -> Path:
+    """The model folder, copied under a name of its own and added to the job's files for the executors.
+
+    Two registry models are both folders named after their version ("1"), and SparkFiles keeps one file per
+    name; the copy's name and place are fixed by the model (folder and version), so a second job in the same
+    Spark session re-adds the same path, which Spark accepts (a new path under a known name it refuses).
+    """
+    key = hashlib.sha256(f"{model.directory.resolve()}|{model.version}".encode()).hexdigest()[:12]
+    shipped = Path(tempfile.gettempdir()) / "frontwire-spark" / f"frontwire-{model.kind}-{key}"
+    if not shipped.is_dir():
+        shipped.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=shipped.parent))
+        try:  # copied aside, then renamed: a crash mid-copy leaves no half model under the final name
+            shutil.copytree(model.directory, staging / "model")
+            with contextlib.suppress(OSError):  # another job made it first: the same model, the same files
+                (staging / "model").rename(shipped)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    context.addFile(str(shipped), recursive=True)
+    return shipped
 
 
 def _model_dir(directory: str | Path, shipped: bool) -> Path:
@@ -100,21 +186,31 @@ def _predict_batches(batches: Iterator[pa.RecordBatch], spec: PredictorSpec, shi
 
 
 def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
-              models: tuple[ResolvedModel | None, ResolvedModel | None] | None = None) -> dict[str, int]:
+              models: tuple[ResolvedModel | None, ResolvedModel | None] | None = None,
+              ship_models: bool | None = None) -> dict[str, int]:
+    """`ship_models`: copy the model folders to the executors (default: unless the master is local)."""
     job = job_models(cfg.models, models)
-    versions = job.versions
-    options = ReadOptions(**cfg.input.model_dump())
     context = spark.sparkContext
-    ship = not context.master.startswith("local")  # a local master's executors already see this disk
+    if ship_models is None:
+        ship_models = not context.master.startswith("local")  # a local master's executors already see this disk
     spec = job.spec(cfg.runtime)
     spec.prepare()  # ONNX graphs made once, here, and shipped inside the model dirs
-    for model in (job.classifier, job.ner):
-        if model is not None and ship:
-            context.addFile(str(model.directory), recursive=True)
+    if ship_models:
+        shipped = {f"{m.kind}_dir": _ship(context, m) for m in (job.classifier, job.ner) if m is not None}
+        spec = dataclasses.replace(spec, **shipped)
+    return _run(spark, inputs, output, cfg, job, spec, ship_models)
+
+
+def _run(spark, inputs: list[str], output: str, cfg: PredictConfig, job, spec: PredictorSpec,
+         ship: bool) -> dict[str, int]:
+    context, versions = spark.sparkContext, job.versions
+    options = ReadOptions(**cfg.input.model_dump())
     schema = job.row_schema(cfg.output.include_text)
     include_text, chunk_size = cfg.output.include_text, cfg.runtime.chunk_size
 
-    items = context.union([_items(path, options, spark) for path in inputs])
+    files = [file for path in inputs for file in input_files(spark, path)]
+    parts = [_items(uri, display, listed, options, spark) for uri, display, listed in files]
+    items = context.union(parts) if parts else context.parallelize([], 1)  # an empty folder: empty output
     units = items.mapPartitions(lambda part: units_of(iter(part))).persist()
     paragraphs = units.filter(lambda u: isinstance(u, Unit)).map(lambda u: tuple(getattr(u, f) for f in
                                                                                 ("doc_id", "source", "index",
@@ -138,7 +234,7 @@ def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="frontwire batch inference on Spark")
-    parser.add_argument("inputs", nargs="+", help="JSONL(.gz/.bz2) or Parquet files")
+    parser.add_argument("inputs", nargs="+", help="JSONL(.gz/.bz2) or Parquet files, folders or globs of them")
     parser.add_argument("--output", required=True, help="Parquet output folder")
     parser.add_argument("--classifier")
     parser.add_argument("--ner")
