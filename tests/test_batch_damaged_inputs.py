@@ -115,18 +115,59 @@ def test_warc_resource_and_conversion_records_are_documents(tmp_path: Path) -> N
         ("https://news.example/logo.png", "resource is not HTML or plain text")]
 
 
-def test_symlinked_folders_are_read_once_and_a_link_loop_is_reported(tmp_path: Path) -> None:
+def test_symlinked_folders_are_error_rows_not_followed(tmp_path: Path) -> None:
     root, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
     (root / "real").mkdir(parents=True)
     elsewhere.mkdir()
     (root / "real" / "x.txt").write_text("Real folder.", encoding="utf-8")
     (elsewhere / "y.txt").write_text("Linked folder.", encoding="utf-8")
     (root / "linked").symlink_to(elsewhere, target_is_directory=True)
-    (root / "real" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "real" / "loop").symlink_to(root, target_is_directory=True)  # followed, this would never end
     docs, errors = read(root)
-    assert [(d.doc_id, d.text) for d in docs] == [("linked/y.txt", "Linked folder."), ("real/x.txt", "Real folder.")]
-    assert [(e.path, e.reason) for e in errors] == [
-        (str(root / "real" / "loop"), f"{os.path.realpath(root)} is read already under another path: not read twice")]
+    assert [(d.doc_id, d.text) for d in docs] == [("real/x.txt", "Real folder.")]
+    assert [(e.path, e.reason.split(" (")[0]) for e in errors] == [
+        (str(root / "linked"), "symlinked folder"), (str(root / "real" / "loop"), "symlinked folder")]
+    assert "pass it as an input of its own" in errors[0].reason
+
+
+def test_garbage_after_a_good_zstd_frame_keeps_the_frame(tmp_path: Path) -> None:
+    path = tmp_path / "tail.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(jsonl_bytes(ARTICLES)) + b"\0" * 8)
+    docs, errors = read(path)
+    assert [d.doc_id for d in docs] == ["a0", "a1", "a2"]
+    assert [(e.line, e.reason.split(" (")[0]) for e in errors] == [(4, "unreadable from here on")]
+
+
+def test_parquet_strings_that_are_not_utf8_cost_only_their_rows(tmp_path: Path) -> None:
+    path = tmp_path / "pages.parquet"
+    texts = pa.array([b"Good one.", b"bad \xff byte", b"After."], type=pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"id": ["p1", "p2", "p3"], "text": texts}), path)  # as a writer that does not check
+    docs, errors = read(path)
+    assert [(d.doc_id, d.text) for d in docs] == [("p1", "Good one."), ("p3", "After.")]
+    assert [(e.line, e.reason.split(":")[0]) for e in errors] == [(2, "not UTF-8")]
+
+
+def test_a_lone_surrogate_becomes_one_replacement_character_and_the_rows_can_be_written(tmp_path: Path) -> None:
+    from frontwire.serve.batch.engine import Unit, units_of
+
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"id": "x\\udc80", "text": "A cut emoji \\ud83d here."}\n', encoding="utf-8")
+    units = list(units_of(iter_inputs([path], ReadOptions())))
+    assert [(u.doc_id, u.text, u.end - u.start) for u in units if isinstance(u, Unit)] == [
+        ("x\ufffd", "A cut emoji \ufffd here.", len("A cut emoji \ufffd here."))]
+    pq.write_table(pa.Table.from_pylist([{"doc_id": u.doc_id, "text": u.text} for u in units]), tmp_path / "o.parquet")
+
+
+def test_a_crawlers_own_files_in_a_warc_are_not_documents(tmp_path: Path) -> None:
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "wget.warc"
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=False)
+        writer.write_record(writer.create_warc_record(
+            "metadata://gnu.org/software/wget/warc/wget.log", "resource", payload=io.BytesIO(b"Resolving..."),
+            warc_content_type="text/plain"))
+    assert read(path) == ([], [])
 
 
 def test_a_byte_order_mark_opens_a_jsonl_file_and_json_files_take_the_id_field(tmp_path: Path) -> None:

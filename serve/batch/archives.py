@@ -103,8 +103,9 @@ def read_warc(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator
     """Documents of a WARC file: HTML `response` records (a crawl), HTML or plain-text `resource` records, and
     `conversion` records (extracted text, as in Common Crawl's WET files). The document id is the target URI.
 
-    Bookkeeping records (`WARC_BOOKKEEPING`) are passed over; any other record (a non-text response, an image
-    resource, a segmented record, one over the size cap) becomes an error row.
+    Bookkeeping records (`WARC_BOOKKEEPING`, and the crawler's own files stored under `metadata:` URIs) are
+    passed over; any other record (a non-HTML response, an image resource, a segmented record, one over the
+    size cap) becomes an error row.
     """
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
@@ -115,6 +116,8 @@ def read_warc(stream: IO[bytes], display: str, options: ReadOptions) -> Iterator
             if record.rec_type in WARC_BOOKKEEPING:
                 continue
             uri = record.rec_headers.get_header("WARC-Target-URI") or record.rec_headers.get_header("WARC-Record-ID")
+            if uri.startswith("metadata:"):  # the crawler's own files (wget: MANIFEST.txt, wget.log, arguments)
+                continue
             yield _warc_document(record, uri, display, cap)
     except ArchiveLoadFailed as err:
         yield SourceError(display, f"not a readable WARC file: {err}")

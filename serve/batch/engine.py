@@ -24,7 +24,15 @@ from frontwire.serve.batch import shards
 from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import make_runner
 from frontwire.serve.batch.settings import PredictConfig
-from frontwire.serve.batch.sources import Item, Position, ReadOptions, SourceError, iter_inputs, walk
+from frontwire.serve.batch.sources import (
+    Item,
+    Position,
+    ReadOptions,
+    SourceError,
+    iter_inputs,
+    valid_unicode,
+    walk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +99,12 @@ def units_of(items: Iterator[Item]) -> Iterator[Unit | dict[str, Any]]:
         if isinstance(item, SourceError):
             yield item.row()
             continue
-        paragraphs = split_text(item.text)
+        paragraphs = split_text(valid_unicode(item.text))
         if not paragraphs:  # a record with no text is reported, not silently lost
             yield SourceError(item.path, f"document {item.doc_id!r} has no text", item.line, item.member).row()
-        source = item.source
+        doc_id, source = valid_unicode(item.doc_id), valid_unicode(item.source)
         for paragraph in paragraphs:
-            yield Unit(item.doc_id, source, paragraph.index, paragraph.start, paragraph.end, paragraph.text)
+            yield Unit(doc_id, source, paragraph.index, paragraph.start, paragraph.end, paragraph.text)
 
 
 def build_rows(chunk: Chunk, predictions: list[dict[str, Any]], versions: dict[str, str], include_text: bool
@@ -118,16 +126,19 @@ def build_rows(chunk: Chunk, predictions: list[dict[str, Any]], versions: dict[s
 
 def fingerprint(inputs: list[Path], cfg: PredictConfig, fmt: str, models: dict[str, str]) -> dict[str, Any]:
     """What must not change between a run and its --resume, or shards would not line up."""
+    from frontwire.predictor import resolve_backend
+
     files = []
     for path in inputs:
         stat = path.stat()
         files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns, path.is_dir()])
         if path.is_dir():  # a folder's own mtime misses edits to its files and additions to its subfolders
             files[-1].append(_tree_digest(path))
-    # the backend too: int8 and fp32 scores in one output would pass for one model's
+    # the backend too (as resolved: "auto" is torch on a GPU): int8 and fp32 scores in one output would pass
+    # for one model's
     return {"inputs": files, "input": cfg.input.model_dump(), "shard_size": cfg.output.shard_size,
             "include_text": cfg.output.include_text, "format": fmt, "models": models,
-            "backend": cfg.runtime.backend}
+            "backend": resolve_backend(cfg.runtime.backend, cfg.runtime.device)}
 
 
 def _tree_digest(root: Path) -> str:
@@ -245,7 +256,10 @@ def _open_manifest(output: Path, print_: dict[str, Any], resume: bool, overwrite
         raise BatchError(f"{output} exists: pass --overwrite to replace it")
     if existing is not None:
         old = existing.fingerprint
-        changed = sorted(k for k in set(print_) | set(old) if print_.get(k) != old.get(k))
+        unrecorded = sorted(set(print_) - set(old))
+        if unrecorded:  # begun by an older frontwire: what it did not record cannot be checked
+            log.warning("batch.resume_unchecked output=%s not_recorded=%s", output, ",".join(unrecorded))
+        changed = sorted(k for k in set(print_) | set(old) if k not in unrecorded and print_.get(k) != old.get(k))
         if changed:
             raise BatchError(f"cannot --resume {directory}: {', '.join(changed)} changed since the run began")
         return existing

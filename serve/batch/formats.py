@@ -98,15 +98,19 @@ class ZstdFrames(io.RawIOBase):
 
         self._raw = raw
         self._new_frame = zstandard.ZstdDecompressor().decompressobj
+        self._corrupt = zstandard.ZstdError
         self._frame = self._new_frame()
         self._in_frame = False
         self._out = memoryview(b"")
+        self._error: Exception | None = None  # raised once what was decoded before it has been read
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         while not self._out:
+            if self._error is not None:
+                raise self._error
             piece = self._raw.read(self.PIECE)
             if not piece:
                 if self._in_frame:
@@ -122,7 +126,11 @@ class ZstdFrames(io.RawIOBase):
         produced = []
         while piece:
             self._in_frame = True
-            produced.append(self._frame.decompress(piece))
+            try:
+                produced.append(self._frame.decompress(piece))
+            except self._corrupt as err:  # garbage after good frames: what they held is still read
+                self._error = err
+                break
             piece = b""
             if self._frame.eof:  # the frame is complete: what follows it starts the next one
                 piece = self._frame.unused_data

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,25 @@ class SourceError:
     member: str | None = None  # archive member or WARC record
 
     def row(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "member": self.member, "reason": self.reason}
+        return {"path": valid_unicode(self.path), "line": self.line,
+                "member": valid_unicode(self.member) if self.member is not None else None,
+                "reason": valid_unicode(self.reason)}
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, one character for one, so offsets stay right.
+
+    Lone surrogates come from JSON escapes of a cut emoji ("\\ud83d") and from file names that are not
+    UTF-8; no UTF-8 writer (Parquet, JSONL) takes them, so one would stop the whole job at its shard.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 @dataclass
@@ -109,28 +128,23 @@ def iter_inputs(paths: list[Path], options: ReadOptions, position: Position | No
 
 def walk(root: Path) -> tuple[list[Path], list[SourceError]]:
     """Files under `root` sorted by relative path (stable across runs and machines: resume relies on it), and
-    an error for each folder that cannot be listed or that is reached a second time through a link.
-    Symlinked folders are followed, each real folder once, so a link loop cannot make the walk endless."""
+    an error row for each folder that is not read: one that cannot be listed, or a symlinked folder. Links
+    are not followed (a link to a parent would loop, one to / would pull in the machine); the row says to
+    pass the folder as an input of its own."""
     found: list[Path] = []
     skipped: list[SourceError] = []
-    seen = {os.path.realpath(root)}
 
     def unlistable(err: OSError) -> None:
         skipped.append(SourceError(str(err.filename or root), f"cannot list folder: {err.strerror or err}"))
 
-    for folder, folders, names in os.walk(root, onerror=unlistable, followlinks=True):
-        kept = []
+    for folder, folders, names in os.walk(root, onerror=unlistable):
         for name in sorted(folders):
-            real = os.path.realpath(os.path.join(folder, name))
-            if real in seen:
-                skipped.append(SourceError(os.path.join(folder, name),
-                                           f"{real} is read already under another path: not read twice"))
-            else:
-                seen.add(real)
-                kept.append(name)
-        folders[:] = kept
+            link = Path(folder) / name
+            if link.is_symlink():
+                skipped.append(SourceError(str(link), f"symlinked folder (to {os.path.realpath(link)}) not "
+                                                      "followed: pass it as an input of its own to read it"))
         found.extend(Path(folder) / name for name in names)
-    return sorted(found, key=lambda path: path.relative_to(root).parts), skipped
+    return sorted(found, key=lambda path: path.relative_to(root).parts), sorted(skipped, key=lambda e: e.path)
 
 
 def _size(path: Path) -> int:

@@ -13,7 +13,9 @@ same venv, or a packed env passed with `--archives`):
 Inputs are JSONL (gzip/bz2 through Hadoop's codecs) or Parquet files, or folders and globs of them (each
 file read and numbered on its own; in a folder, Parquet is told by `.parquet`/`.pq` and JSONL by
 `.jsonl`/`.ndjson`, any other file is an error row: the local engine reads those); OUTPUT is a Parquet folder
-and OUTPUT.errors a JSON folder with one row per unreadable record. Models resolve exactly as locally (the
+and OUTPUT.errors a JSON folder with one row per unreadable record. One difference from the local engine:
+Hadoop decodes lines before Python sees them, so a JSONL line with bytes that are not UTF-8 is predicted
+with U+FFFD in their place, where the local engine makes it an error row. Models resolve exactly as locally (the
 registry's `champion`, else newest); on a cluster the model folders are shipped to executors with
 `SparkContext.addFile`. Line parsing, paragraph splitting, the predictor and the row layout are the local
 engine's own functions, so both engines produce the same rows; the model runs in `mapInArrow`, the Arrow
@@ -24,10 +26,8 @@ engine's exact Arrow schema.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -69,42 +69,55 @@ def input_files(spark, path: str) -> list[tuple[str, str, bool]]:
 
     A file stays as given. A folder or glob becomes its files, one by one and in path order, so that line
     numbers and error rows name the file they come from (Spark would number a folder's lines as one stream);
-    hidden and `_` files are skipped, as Spark's own readers skip them.
+    files and folders whose names start with `.` or `_` are skipped, as Spark's own readers skip them.
     """
     hadoop = spark.sparkContext._jvm.org.apache.hadoop.fs
     pattern = hadoop.Path(path)
     fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     statuses = fs.globStatus(pattern)
-    if statuses is None or (len(statuses) == 1 and statuses[0].isFile() and not any(c in path for c in "*?[{")):
-        return [(path, path, False)]  # one file (or nothing, which Spark's reader then reports)
+    if not statuses or (len(statuses) == 1 and statuses[0].isFile() and not any(c in path for c in GLOB_CHARS)):
+        return [(path, path, False)]  # one file, or nothing (which Spark's reader then reports)
     found = []
     for status in statuses:
-        if status.isDirectory():
-            listing = fs.listFiles(status.getPath(), True)
-            while listing.hasNext():
-                found.append(str(listing.next().getPath().toString()))
-        else:
-            found.append(str(status.getPath().toString()))
-    files = sorted((uri for uri in found if not uri.rsplit("/", 1)[-1].startswith((".", "_"))),
-                   key=lambda uri: uri.split("/"))
-    return [(uri, uri.removeprefix("file:") if uri.startswith("file:/") else uri, True) for uri in files]
+        root = str(status.getPath().toString())
+        if not status.isDirectory():
+            found.append(root)
+            continue
+        listing = fs.listFiles(status.getPath(), True)
+        while listing.hasNext():
+            uri = str(listing.next().getPath().toString())
+            if not any(part.startswith((".", "_")) for part in uri[len(root):].split("/")):
+                found.append(uri)
+    return [(_escaped(uri), uri.removeprefix("file:") if uri.startswith("file:/") else uri, True)
+            for uri in sorted(found, key=lambda uri: uri.split("/"))]
 
 
-def _kind(display: str, listed: bool) -> str | None:
-    name = inner_name(display.rsplit("/", 1)[-1])
+GLOB_CHARS = "*?[]{}\\"
+
+
+def _escaped(uri: str) -> str:
+    """A listed file's name as Spark's readers take it: they read every path as a glob."""
+    return "".join(f"\\{c}" if c in GLOB_CHARS else c for c in uri)
+
+
+def _kind(display: str, listed: bool) -> tuple[str | None, str]:
+    """"parquet" or "jsonl", or None and the reason the file is not read here."""
+    name = display.rsplit("/", 1)[-1].lower()
+    if name.endswith((".xz", ".zst", ".zstd", ".tar", ".tgz", ".zip")):
+        return None, "not a Spark input (Hadoop reads JSONL plain, .gz or .bz2): read it with `frontwire predict`"
+    name = inner_name(name)
     if name.endswith((".parquet", ".pq")):
-        return "parquet"
+        return "parquet", ""
     if not listed or name.endswith((".jsonl", ".ndjson")):
-        return "jsonl"  # a file named on the command line is JSONL whatever its name
-    return None
+        return "jsonl", ""  # a file named on the command line is JSONL whatever its name
+    return None, "not a Spark input (JSONL or Parquet): read it with `frontwire predict`"
 
 
 def _items(uri: str, display: str, listed: bool, options: ReadOptions, spark) -> Any:
     """The records of one input file as an RDD of SourceDoc/SourceError, numbered as the local engine does."""
-    kind = _kind(display, listed)
+    kind, reason = _kind(display, listed)
     if kind is None:
-        return spark.sparkContext.parallelize(
-            [SourceError(display, "not a Spark input (JSONL or Parquet): read it with `frontwire predict`")], 1)
+        return spark.sparkContext.parallelize([SourceError(display, reason)], 1)
     if kind == "parquet":
         names = spark.read.parquet(uri).columns
         if options.text_field not in names:
@@ -115,41 +128,29 @@ def _items(uri: str, display: str, listed: bool, options: ReadOptions, spark) ->
         return rows.map(lambda pair: tabular_doc(pair[0].asDict().get(options.id_field),
                                                   pair[0].asDict().get(options.text_field), display, pair[1] + 1,
                                                   "row"))
-    lines = spark.sparkContext.textFile(uri).zipWithIndex()  # index = line number - 1
+    # one partition per file below the block size: zipWithIndex then numbers lines without a job of its own
+    lines = spark.sparkContext.textFile(uri, minPartitions=1).zipWithIndex()  # index = line number - 1
     cap = options.max_record_bytes
 
     def parse(pair: tuple[str, int]) -> SourceDoc | SourceError:
+        # Hadoop decodes lines before Python sees them, bytes that are not UTF-8 as U+FFFD: such a line is a
+        # document here where the local engine reports it (it cannot be told from a U+FFFD in the text)
         line, index = pair
         if len(line.encode("utf-8")) > cap:
             return SourceError(display, f"line is longer than max_record_bytes={cap}", index + 1)
-        if "\ufffd" in line:
-            # Hadoop has already replaced bytes that are not UTF-8 by U+FFFD (the raw bytes never reach
-            # Python), so the line is reported as the local engine reports it; a U+FFFD typed into the
-            # input itself is taken for one too, the price of that
-            return SourceError(display, "not UTF-8: Hadoop read bytes that are not UTF-8 (U+FFFD)", index + 1)
         return parse_json_line(line, index + 1, display, options)
 
     return lines.filter(lambda pair: pair[0].strip()).map(parse)
 
 
-def _ship(context, model: ResolvedModel) -> Path:
-    """The model folder, copied under a name of its own and added to the job's files for the executors.
+def _ship(context, model: ResolvedModel, staging: Path) -> Path:
+    """A copy of the model folder under a name of this job's own, added to the job's files for the executors.
 
-    Two registry models are both folders named after their version ("1"), and SparkFiles keeps one file per
-    name; the copy's name and place are fixed by the model (folder and version), so a second job in the same
-    Spark session re-adds the same path, which Spark accepts (a new path under a known name it refuses).
+    Two registry models are both folders named after their version ("1"), SparkFiles keeps one file per
+    name, and a second job in the same session may not re-add a name with other content.
     """
-    key = hashlib.sha256(f"{model.directory.resolve()}|{model.version}".encode()).hexdigest()[:12]
-    shipped = Path(tempfile.gettempdir()) / "frontwire-spark" / f"frontwire-{model.kind}-{key}"
-    if not shipped.is_dir():
-        shipped.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=shipped.parent))
-        try:  # copied aside, then renamed: a crash mid-copy leaves no half model under the final name
-            shutil.copytree(model.directory, staging / "model")
-            with contextlib.suppress(OSError):  # another job made it first: the same model, the same files
-                (staging / "model").rename(shipped)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    shipped = staging / f"frontwire-{model.kind}-{staging.name.rsplit('-', 1)[-1]}"
+    shutil.copytree(model.directory, shipped)
     context.addFile(str(shipped), recursive=True)
     return shipped
 
@@ -195,10 +196,14 @@ def run_spark(spark, inputs: list[str], output: str, cfg: PredictConfig,
         ship_models = not context.master.startswith("local")  # a local master's executors already see this disk
     spec = job.spec(cfg.runtime)
     spec.prepare()  # ONNX graphs made once, here, and shipped inside the model dirs
-    if ship_models:
-        shipped = {f"{m.kind}_dir": _ship(context, m) for m in (job.classifier, job.ner) if m is not None}
-        spec = dataclasses.replace(spec, **shipped)
-    return _run(spark, inputs, output, cfg, job, spec, ship_models)
+    if not ship_models:
+        return _run(spark, inputs, output, cfg, job, spec, ship=False)
+    staging = Path(tempfile.mkdtemp(prefix="frontwire-spark-"))  # private (0700), gone when the job ends
+    try:
+        shipped = {f"{m.kind}_dir": _ship(context, m, staging) for m in (job.classifier, job.ner) if m is not None}
+        return _run(spark, inputs, output, cfg, job, dataclasses.replace(spec, **shipped), ship=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _run(spark, inputs: list[str], output: str, cfg: PredictConfig, job, spec: PredictorSpec,

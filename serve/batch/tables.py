@@ -58,11 +58,30 @@ def read_parquet(raw: IO[bytes], display: str, options: ReadOptions) -> Iterator
             return
         if batch is None:
             return
-        texts = batch.column(options.text_field).to_pylist()
-        ids = batch.column(options.id_field).to_pylist() if options.id_field in names else [None] * len(texts)
+        texts = _strings(batch.column(options.text_field))
+        ids = _strings(batch.column(options.id_field)) if options.id_field in names else [None] * len(texts)
         for doc_id, text in zip(ids, texts, strict=True):
             row += 1
             yield tabular_doc(doc_id, text, display, row, "row")
+
+
+def _strings(column) -> list[Any]:
+    """A column's values; string data that is not UTF-8 (other writers do not check) as the raw bytes, which
+    `tabular_doc` reports row by row, instead of one error that would stop the file."""
+    import pyarrow as pa
+
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        raw = column.cast(pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary()).to_pylist()
+        return [_decoded(value) for value in raw]
+
+
+def _decoded(value: bytes | None) -> str | bytes | None:
+    try:
+        return value.decode("utf-8") if value is not None else None
+    except UnicodeDecodeError:
+        return value
 
 
 def _is_utf8(value: Any) -> bool:
@@ -76,6 +95,8 @@ def _is_utf8(value: Any) -> bool:
 
 
 def tabular_doc(doc_id: Any, text: Any, display: str, number: int, unit: str) -> Item:
+    if isinstance(text, bytes) or isinstance(doc_id, bytes):
+        return SourceError(display, f"not UTF-8: {unit} {number}'s id or text holds bytes that are not UTF-8", number)
     if not isinstance(text, str):
         return SourceError(display, f"{unit} {number} has no text (got {type(text).__name__})", number)
     # a table without ids still gives every document a stable, unique id: its position
