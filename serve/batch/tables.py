@@ -77,11 +77,15 @@ def _strings(column) -> list[Any]:
         return [_decoded(value) for value in raw]
 
 
+class _NotUtf8(bytes):
+    """String data that does not decode (a binary column's bytes are another matter: those are not text)."""
+
+
 def _decoded(value: bytes | None) -> str | bytes | None:
     try:
         return value.decode("utf-8") if value is not None else None
     except UnicodeDecodeError:
-        return value
+        return _NotUtf8(value)
 
 
 def _is_utf8(value: Any) -> bool:
@@ -95,7 +99,7 @@ def _is_utf8(value: Any) -> bool:
 
 
 def tabular_doc(doc_id: Any, text: Any, display: str, number: int, unit: str) -> Item:
-    if isinstance(text, bytes) or isinstance(doc_id, bytes):
+    if isinstance(text, _NotUtf8) or isinstance(doc_id, _NotUtf8):
         return SourceError(display, f"not UTF-8: {unit} {number}'s id or text holds bytes that are not UTF-8", number)
     if not isinstance(text, str):
         return SourceError(display, f"{unit} {number} has no text (got {type(text).__name__})", number)
