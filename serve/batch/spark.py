@@ -15,8 +15,8 @@ file read and numbered on its own; in a folder, Parquet is told by `.parquet`/`.
 `.jsonl`/`.ndjson`, any other file is an error row: the local engine reads those); OUTPUT is a Parquet folder
 and OUTPUT.errors a JSON folder with one row per unreadable record. One difference from the local engine:
 Hadoop decodes lines before Python sees them, so a JSONL line with bytes that are not UTF-8 is predicted
-with U+FFFD in their place, where the local engine makes it an error row. Models resolve exactly as locally (the
-registry's `champion`, else newest); on a cluster the model folders are shipped to executors with
+with U+FFFD in their place, where the local engine makes it an error row. Models resolve exactly as
+locally (the registry's `champion`, else newest); on a cluster the model folders are shipped to executors with
 `SparkContext.addFile`. Line parsing, paragraph splitting, the predictor and the row layout are the local
 engine's own functions, so both engines produce the same rows; the model runs in `mapInArrow`, the Arrow
 form of a pandas UDF, because the rows' nested columns (labels, scores, entities) then keep the local
@@ -40,12 +40,11 @@ from typing import Any
 import pyarrow as pa
 
 from frontwire.serve.batch.engine import Chunk, Unit, build_rows, units_of
-from frontwire.serve.batch.formats import inner_name
 from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import PredictorSpec, release_memory
 from frontwire.serve.batch.settings import PredictConfig, load_predict_config
-from frontwire.serve.batch.sources import ReadOptions, SourceDoc, SourceError, parse_json_line
-from frontwire.serve.batch.tables import tabular_doc
+from frontwire.serve.batch.sources import ReadOptions
+from frontwire.serve.batch.spark_inputs import input_files, items_of
 
 PARAGRAPH_FIELDS = ("doc_id", "source", "paragraph_index", "start", "end", "text")
 ERROR_FIELDS = ("path", "line", "member", "reason")
@@ -62,85 +61,6 @@ def spark_type(arrow_type: pa.DataType):
     simple = {pa.string(): T.StringType(), pa.int32(): T.IntegerType(), pa.int64(): T.LongType(),
               pa.float64(): T.DoubleType()}
     return simple[arrow_type]
-
-
-def input_files(spark, path: str) -> list[tuple[str, str, bool]]:
-    """(URI to read, name for rows and errors, found in a listing) of each file an input names.
-
-    A file stays as given. A folder or glob becomes its files, one by one and in path order, so that line
-    numbers and error rows name the file they come from (Spark would number a folder's lines as one stream);
-    files and folders whose names start with `.` or `_` are skipped, as Spark's own readers skip them.
-    """
-    hadoop = spark.sparkContext._jvm.org.apache.hadoop.fs
-    pattern = hadoop.Path(path)
-    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = fs.globStatus(pattern)
-    if not statuses or (len(statuses) == 1 and statuses[0].isFile() and not any(c in path for c in GLOB_CHARS)):
-        return [(path, path, False)]  # one file, or nothing (which Spark's reader then reports)
-    found = []
-    for status in statuses:
-        root = str(status.getPath().toString())
-        if not status.isDirectory():
-            found.append(root)
-            continue
-        listing = fs.listFiles(status.getPath(), True)
-        while listing.hasNext():
-            uri = str(listing.next().getPath().toString())
-            if not any(part.startswith((".", "_")) for part in uri[len(root):].split("/")):
-                found.append(uri)
-    return [(_escaped(uri), uri.removeprefix("file:") if uri.startswith("file:/") else uri, True)
-            for uri in sorted(found, key=lambda uri: uri.split("/"))]
-
-
-GLOB_CHARS = "*?[]{}\\"
-
-
-def _escaped(uri: str) -> str:
-    """A listed file's name as Spark's readers take it: they read every path as a glob."""
-    return "".join(f"\\{c}" if c in GLOB_CHARS else c for c in uri)
-
-
-def _kind(display: str, listed: bool) -> tuple[str | None, str]:
-    """"parquet" or "jsonl", or None and the reason the file is not read here."""
-    name = display.rsplit("/", 1)[-1].lower()
-    if name.endswith((".xz", ".zst", ".zstd", ".tar", ".tgz", ".zip")):
-        return None, "not a Spark input (Hadoop reads JSONL plain, .gz or .bz2): read it with `frontwire predict`"
-    name = inner_name(name)
-    if name.endswith((".parquet", ".pq")):
-        return "parquet", ""
-    if not listed or name.endswith((".jsonl", ".ndjson")):
-        return "jsonl", ""  # a file named on the command line is JSONL whatever its name
-    return None, "not a Spark input (JSONL or Parquet): read it with `frontwire predict`"
-
-
-def _items(uri: str, display: str, listed: bool, options: ReadOptions, spark) -> Any:
-    """The records of one input file as an RDD of SourceDoc/SourceError, numbered as the local engine does."""
-    kind, reason = _kind(display, listed)
-    if kind is None:
-        return spark.sparkContext.parallelize([SourceError(display, reason)], 1)
-    if kind == "parquet":
-        names = spark.read.parquet(uri).columns
-        if options.text_field not in names:
-            return spark.sparkContext.parallelize(
-                [SourceError(display, f"Parquet has no {options.text_field!r} column (columns: {names})")], 1)
-        columns = [c for c in (options.id_field, options.text_field) if c in names]
-        rows = spark.read.parquet(uri).select(*columns).rdd.zipWithIndex()
-        return rows.map(lambda pair: tabular_doc(pair[0].asDict().get(options.id_field),
-                                                  pair[0].asDict().get(options.text_field), display, pair[1] + 1,
-                                                  "row"))
-    # one partition per file below the block size: zipWithIndex then numbers lines without a job of its own
-    lines = spark.sparkContext.textFile(uri, minPartitions=1).zipWithIndex()  # index = line number - 1
-    cap = options.max_record_bytes
-
-    def parse(pair: tuple[str, int]) -> SourceDoc | SourceError:
-        # Hadoop decodes lines before Python sees them, bytes that are not UTF-8 as U+FFFD: such a line is a
-        # document here where the local engine reports it (it cannot be told from a U+FFFD in the text)
-        line, index = pair
-        if len(line.encode("utf-8")) > cap:
-            return SourceError(display, f"line is longer than max_record_bytes={cap}", index + 1)
-        return parse_json_line(line, index + 1, display, options)
-
-    return lines.filter(lambda pair: pair[0].strip()).map(parse)
 
 
 def _ship(context, model: ResolvedModel, staging: Path) -> Path:
@@ -214,7 +134,7 @@ def _run(spark, inputs: list[str], output: str, cfg: PredictConfig, job, spec: P
     include_text, chunk_size = cfg.output.include_text, cfg.runtime.chunk_size
 
     files = [file for path in inputs for file in input_files(spark, path)]
-    parts = [_items(uri, display, listed, options, spark) for uri, display, listed in files]
+    parts = [items_of(uri, display, listed, options, spark) for uri, display, listed in files]
     items = context.union(parts) if parts else context.parallelize([], 1)  # an empty folder: empty output
     units = items.mapPartitions(lambda part: units_of(iter(part))).persist()
     paragraphs = units.filter(lambda u: isinstance(u, Unit)).map(lambda u: tuple(getattr(u, f) for f in
