@@ -24,7 +24,7 @@ SPLITS_FILE = "splits.json"
 
 
 class ExportFileError(ValueError):
-    pass
+    """The export file itself is unusable (unreadable, not JSON, not a list of tasks); names the file."""
 
 
 @dataclass
@@ -35,14 +35,25 @@ class ImportOutcome:
 
 
 def read_export_file(path: Path) -> list[Any]:
+    """The tasks of an export file; any list is accepted here, each element is checked by `convert_export`."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ExportFileError(f"{path}: not a JSON file (line {err.lineno}, column {err.colno}): {err.msg}") from err
+    except UnicodeDecodeError as err:
+        raise ExportFileError(f"{path}: not UTF-8 text (byte {err.start}): {err.reason}") from err
+    except RecursionError as err:
+        raise ExportFileError(f"{path}: JSON nested too deeply to read") from err
+    except ValueError as err:  # e.g. an integer literal past Python's 4300-digit conversion limit
+        raise ExportFileError(f"{path}: not a readable JSON file: {err}") from err
+    except OSError as err:
+        raise ExportFileError(f"{path}: cannot read: {err.strerror or err}") from err
     if isinstance(payload, dict) and "tasks" in payload:
         payload = payload["tasks"]
     if not isinstance(payload, list):
-        raise ExportFileError(f"{path}: expected a Label Studio JSON export (a list of tasks)")
+        kinds = {dict: "object", str: "string", int: "number", float: "number", bool: "boolean"}
+        kind = kinds.get(type(payload), "null")
+        raise ExportFileError(f"{path}: expected a Label Studio JSON export (a list of tasks), got a JSON {kind}")
     return payload
 
 

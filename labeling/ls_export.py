@@ -1,20 +1,28 @@
 """Turn Label Studio JSON export tasks into validated records, accounting for every task.
 
-Each task becomes a record or a row in the error report (`ImportIssue`, severity "error"); fixes applied on
-the way (UTF-16 offsets, relocated or trimmed spans, overlaps resolved) are reported with severity
-"repaired" so they can be audited. Policies come from `LabelingConfig`.
+Each task becomes a record or one row in the error report (`ImportIssue`, severity "error"); fixes applied on
+the way (UTF-16 offsets, relocated or trimmed spans, overlaps resolved, exact copies of an annotation dropped)
+are reported with severity "repaired" so they can be audited. Policies come from `LabelingConfig`.
+
+The import is total: whatever JSON value each task is, `convert_export` does not raise. Every level (task,
+data, annotations, annotation, result item, value) is checked for type and shape (`ls_types`) before it is used;
+anything off is an error row naming the task id (as given; a list or object id is rendered), its position in
+the export, the annotation id and the field path (`annotations[0].result[2].value.labels`). Text or data that
+could not be written back unchanged (lone surrogates, NaN, absurd nesting) is an error too, never mangled.
+How damage among several annotations is decided is in `ls_annotations`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from frontwire.labeling.ls_spans import locate_span
+from frontwire.labeling.ls_annotations import Span, TaskRejected, choose, live_candidates, majority, parse_result
+from frontwire.labeling.ls_types import Damage, TaskShape, check, clean, describe, report_id, unsafe_value
 from frontwire.labeling.settings import LabelingConfig
 from frontwire.records import EntitySpan, Record
 from frontwire.schema import LabelSchema
@@ -24,11 +32,14 @@ ERROR, REPAIRED = "error", "repaired"
 
 @dataclass(frozen=True)
 class ImportIssue:
-    task_id: Any
+    task_id: Any  # as the export gives it (int, str), rendered when it is a list/object; "#<position>" if absent
     record_id: str | None
     severity: str
     reason: str
     detail: str
+    position: int  # index of the task in the export: unique even when ids are missing, repeated or junk
+    annotation_id: Any
+    field: str | None  # path inside the task, e.g. "annotations[0].result[2].value"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,10 +50,11 @@ class ImportResult:
     records: list[Record] = field(default_factory=list)
     issues: list[ImportIssue] = field(default_factory=list)
     tasks: int = 0
+    record_positions: list[int] = field(default_factory=list)  # export position of each record, in order
 
     @property
     def failed_tasks(self) -> int:
-        return len({(i.task_id, i.record_id) for i in self.issues if i.severity == ERROR})
+        return len({i.position for i in self.issues if i.severity == ERROR})
 
     def summary(self) -> dict[str, Any]:
         errors = Counter(i.reason for i in self.issues if i.severity == ERROR)
@@ -56,11 +68,22 @@ class ImportResult:
         }
 
 
-class TaskRejected(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+@dataclass
+class _Task:
+    """One task on its way through: what every report row about it names."""
+
+    position: int
+    task_id: Any
+    record_id: str | None = None
+    repairs: list[ImportIssue] = field(default_factory=list)
+
+    def issue(self, severity: str, reason: str, detail: str, annotation_id: Any, where: str | None) -> ImportIssue:
+        return ImportIssue(
+            self.task_id, self.record_id, severity, reason, clean(detail), self.position, annotation_id, where
+        )
+
+    def note(self, reason: str, detail: str, field: str | None = None, annotation_id: Any = None) -> None:
+        self.repairs.append(self.issue(REPAIRED, reason, detail, annotation_id, field))
 
 
 def convert_export(tasks: Iterable[Any], schema: LabelSchema, config: LabelingConfig) -> ImportResult:
@@ -69,17 +92,22 @@ def convert_export(tasks: Iterable[Any], schema: LabelSchema, config: LabelingCo
     seen_texts: dict[str, Record] = {}
     for position, task in enumerate(tasks):
         result.tasks += 1
-        task_id = task.get("id", f"#{position}") if isinstance(task, Mapping) else f"#{position}"
-        record_id: str | None = None
-        repairs: list[ImportIssue] = []
+        raw_id = task.get("id") if isinstance(task, dict) else None
+        current = _Task(position, f"#{position}" if raw_id is None else report_id(raw_id))
         try:
-            if not isinstance(task, Mapping):
-                raise TaskRejected("malformed_task", f"task at position {position} is not a JSON object")
-            record_id = _record_id(task)
-            record = _convert_task(task, record_id, schema, config, repairs)
-            if record_id in seen_ids:
+            shape = check(TaskShape, task, "")
+            if isinstance(shape, Damage):
+                if not isinstance(task, dict):
+                    detail = f"task at position {position} is {describe(task)}, not a JSON object"
+                    raise TaskRejected("malformed_task", detail)
+                raise TaskRejected("invalid_task", f"{shape.field}: {shape.detail}", shape.field)
+            data = _checked_data(task, config)
+            current.record_id = _record_id(shape, data)
+            _check_values(data, config)
+            record = _convert_task(shape, data, current.record_id, schema, config, current.note)
+            if record.id in seen_ids:
                 raise TaskRejected(
-                    "duplicate_id", f"record id {record_id!r} already came from task {seen_ids[record_id]}"
+                    "duplicate_id", f"record id {record.id!r} already came from task {seen_ids[record.id]}"
                 )
             text_key = " ".join(record.text.split())
             if config.deduplicate_text and text_key in seen_texts:
@@ -91,56 +119,85 @@ def convert_export(tasks: Iterable[Any], schema: LabelSchema, config: LabelingCo
                     f"annotations {'agree' if agree else 'DIFFER'}",
                 )
         except TaskRejected as rejected:
-            result.issues.append(ImportIssue(task_id, record_id, ERROR, rejected.reason, rejected.detail))
+            result.issues.append(
+                current.issue(ERROR, rejected.reason, rejected.detail, rejected.annotation_id, rejected.field)
+            )
             continue
-        seen_ids[record_id] = task_id
+        seen_ids[record.id] = current.task_id
         seen_texts[text_key] = record
-        result.issues.extend(repairs)
+        result.issues.extend(current.repairs)
         result.records.append(record)
+        result.record_positions.append(position)
     return result
 
 
-def _record_id(task: Mapping[str, Any]) -> str:
+def _checked_data(task: dict[str, Any], config: LabelingConfig) -> dict[str, Any]:
     data = task.get("data")
-    if isinstance(data, Mapping) and data.get("paragraph_id") not in (None, ""):
+    if data is None:
+        raise TaskRejected("no_text", f"task data has no {config.text_field!r} field", "data")
+    if not isinstance(data, dict):
+        raise TaskRejected("invalid_data", f"data: is {describe(data)}, not a JSON object", "data")
+    paragraph_id = data.get("paragraph_id")
+    if paragraph_id is not None and (isinstance(paragraph_id, bool) or not isinstance(paragraph_id, str | int)):
+        raise TaskRejected(
+            "invalid_data", f"data.paragraph_id: is {describe(paragraph_id)}, not a string", "data.paragraph_id"
+        )
+    return data
+
+
+def _record_id(shape: TaskShape, data: dict[str, Any]) -> str:
+    if data.get("paragraph_id") not in (None, ""):
         return str(data["paragraph_id"])
-    if task.get("id") is None:
-        raise TaskRejected("malformed_task", "task has neither data.paragraph_id nor an id")
-    return str(task["id"])
+    if shape.id is None:
+        raise TaskRejected("malformed_task", "task has neither data.paragraph_id nor an id", "id")
+    return str(shape.id)
+
+
+def _check_values(data: dict[str, Any], config: LabelingConfig) -> None:
+    text_path = f"data.{config.text_field}"
+    if config.text_field not in data:
+        raise TaskRejected("no_text", f"task data has no {config.text_field!r} field", text_path)
+    unsafe = unsafe_value(data, "data")
+    if unsafe is not None:
+        reason = "invalid_text" if unsafe.field == text_path else "invalid_data"
+        raise TaskRejected(reason, f"{unsafe.field}: {unsafe.detail}", unsafe.field)
+    text = data[config.text_field]
+    if not isinstance(text, str):
+        raise TaskRejected("invalid_text", f"{text_path}: is {describe(text)}, not a string", text_path)
+    if not text.strip():
+        raise TaskRejected("empty_text", "paragraph text is empty or whitespace", text_path)
 
 
 def _convert_task(
-    task: Mapping[str, Any],
+    shape: TaskShape,
+    data: dict[str, Any],
     record_id: str,
     schema: LabelSchema,
     config: LabelingConfig,
-    repairs: list[ImportIssue],
+    note,
 ) -> Record:
-    data = task.get("data")
-    if not isinstance(data, Mapping) or config.text_field not in data:
-        raise TaskRejected("no_text", f"task data has no {config.text_field!r} field")
-    text = data[config.text_field]
-    if not isinstance(text, str) or not text.strip():
-        raise TaskRejected("empty_text", "paragraph text is empty or whitespace")
-
-    annotations = [a for a in task.get("annotations") or [] if isinstance(a, Mapping)]
-    live = [a for a in annotations if not a.get("was_cancelled")]
+    text: str = data[config.text_field]
+    annotations = shape.annotations or []
     if not annotations:
-        predictions = len(task.get("predictions") or [])
+        predictions = len(shape.predictions or [])
         detail = "no annotation yet" + (
             f" (has {predictions} predictions, which are not labels)" if predictions else ""
         )
-        raise TaskRejected("unlabeled", detail)
+        raise TaskRejected("unlabeled", detail, "annotations")
+    live, cancelled = live_candidates(annotations, config, note)
     if not live:
-        raise TaskRejected("cancelled", f"all {len(annotations)} annotations were cancelled (skipped)")
+        raise TaskRejected("cancelled", f"all {cancelled} annotations were cancelled (skipped)", "annotations")
+    chosen = choose(live, config.annotation_policy, note)
 
-    def note(reason: str, detail: str) -> None:
-        repairs.append(ImportIssue(task.get("id"), record_id, REPAIRED, reason, detail))
+    parsed = []
+    for candidate in chosen:
 
-    chosen = _choose(live, config.annotation_policy)
-    parsed = [_parse_result(a, text, config, note) for a in chosen]
+        def bound(reason: str, detail: str, field: str | None = None, annotation_id: Any = candidate.id) -> None:
+            note(reason, detail, field=field, annotation_id=annotation_id)
+
+        parsed.append(parse_result(candidate, text, config, bound))
     if config.annotation_policy == "majority" and len(parsed) > 1:
-        labels, spans = _majority(parsed)
+        labels, spans = majority(parsed)
     else:
         labels, spans = parsed[0]
 
@@ -152,12 +209,12 @@ def _convert_task(
     ordered_labels = [name for name in schema.topic_names if name in set(labels)]
 
     meta = {k: v for k, v in data.items() if k != config.text_field}
-    annotation = chosen[0] if len(chosen) == 1 else None
+    one = chosen[0] if len(chosen) == 1 else None
     meta.update(
-        annotator=annotation.get("completed_by") if annotation else [a.get("completed_by") for a in chosen],
-        ls_task_id=task.get("id"),
-        ls_annotation_id=annotation.get("id") if annotation else [a.get("id") for a in chosen],
-        ls_project=task.get("project"),
+        annotator=one.body.completed_by if one else [c.body.completed_by for c in chosen],
+        ls_task_id=shape.id,
+        ls_annotation_id=one.rank.id if one else [c.rank.id for c in chosen],
+        ls_project=shape.project,
     )
     try:
         record = Record(
@@ -172,62 +229,6 @@ def _convert_task(
         reason = "exclusive_conflict" if "exclusive" in str(err) else "invalid_record"
         raise TaskRejected(reason, str(err).splitlines()[0] if reason == "exclusive_conflict" else str(err)) from err
     return record
-
-
-def _choose(annotations: list[Mapping[str, Any]], policy: str) -> list[Mapping[str, Any]]:
-    def recency(a: Mapping[str, Any]) -> tuple[str, int]:
-        return (str(a.get("updated_at") or a.get("created_at") or ""), int(a.get("id") or 0))
-
-    if policy == "majority":
-        return annotations
-    if policy == "ground_truth":
-        marked = [a for a in annotations if a.get("ground_truth")]
-        if marked:
-            return [max(marked, key=recency)]
-    return [max(annotations, key=recency)]
-
-
-Span = tuple[int, int, str]
-
-
-def _parse_result(
-    annotation: Mapping[str, Any], text: str, config: LabelingConfig, note
-) -> tuple[list[str], list[Span]]:
-    labels: list[str] = []
-    spans: list[Span] = []
-    for item in annotation.get("result") or []:
-        value = item.get("value") or {}
-        kind, control = item.get("type"), item.get("from_name")
-        if kind == "choices" and control == config.topics_control:
-            labels.extend(value.get("choices") or [])
-        elif kind == "labels" and control == config.entities_control:
-            span_labels = value.get("labels") or []
-            if len(span_labels) != 1:
-                raise TaskRejected(
-                    "ambiguous_span", f"span {value.get('start')}-{value.get('end')} has labels {span_labels}"
-                )
-            located = locate_span(text, value, config, note)
-            if located is None:
-                where = f"span {value.get('start')}-{value.get('end')} {value.get('text')!r}"
-                detail = f"{where} ({span_labels[0]}) not found in text"
-                if config.on_bad_span == "drop_task":
-                    raise TaskRejected("bad_span", detail)
-                note("dropped_span", detail)
-                continue
-            spans.append((*located, span_labels[0]))
-        else:
-            note("ignored_result", f"result of type {kind!r} from control {control!r} is not part of the schema")
-    return sorted(set(labels)), sorted(set(spans))
-
-
-def _majority(parsed: list[tuple[list[str], list[Span]]]) -> tuple[list[str], list[Span]]:
-    quorum = len(parsed) / 2
-    label_votes = Counter(label for labels, _ in parsed for label in labels)
-    span_votes = Counter(span for _, spans in parsed for span in spans)
-    return (
-        sorted(label for label, n in label_votes.items() if n > quorum),
-        sorted(span for span, n in span_votes.items() if n > quorum),
-    )
 
 
 def _resolve_overlaps(spans: list[Span], text: str, config: LabelingConfig, note) -> list[Span]:

@@ -3,26 +3,23 @@ exports carry Python indices, and an edited text can shift a span; each fix is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from frontwire.labeling.settings import LabelingConfig
 from frontwire.offsets import has_astral, utf16_span_to_py
 
 
-def locate_span(text: str, value: Mapping[str, Any], config: LabelingConfig, note) -> tuple[int, int] | None:
-    try:
-        start, end = int(value["start"]), int(value["end"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    surface = value.get("text")
-    if has_astral(text):
-        py_start, py_end = utf16_span_to_py(text, start, end)
-    else:
-        py_start, py_end = start, end
-    if surface is None or text[py_start:py_end] == surface:
+def locate_span(
+    text: str, start: int, end: int, surface: str | None, config: LabelingConfig, note
+) -> tuple[int, int] | None:
+    """Python offsets of the span the export means, or None; `0 <= start <= end` is checked by the caller."""
+    astral = has_astral(text)
+    # Offsets past the end are not clamped into a shorter span: only a nearby surface match can place them.
+    units = len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF) if astral else len(text)
+    py_start, py_end = utf16_span_to_py(text, start, end) if astral else (start, end)
+    if end <= units and (surface is None or text[py_start:py_end] == surface):
         located = (py_start, py_end)
-    elif 0 <= start <= end <= len(text) and text[start:end] == surface:
+    elif surface is None:
+        return None
+    elif end <= len(text) and text[start:end] == surface:
         note("python_offsets", f"span {start}-{end} {surface!r} used Python indices, not UTF-16 units")
         located = (start, end)
     else:
