@@ -11,6 +11,10 @@ from frontwire.config import StrictModel, load_config
 
 LABEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
+# Entity highlight colours, chosen here once so that the Label Studio editor and the serve inspection page show
+# a type in the same colour (stages cannot import each other). Distinct and readable; cycled if the schema grows.
+ENTITY_PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")
+
 
 class TopicLabel(StrictModel):
     name: str = Field(pattern=LABEL_NAME_PATTERN)
@@ -54,6 +58,11 @@ class LabelSchema(StrictModel):
     @cached_property
     def entity_names(self) -> list[str]:
         return [e.name for e in self.entities]
+
+    @cached_property
+    def entity_colours(self) -> dict[str, str]:
+        """Highlight colour per entity type, by schema order (derived, so model dirs do not store it)."""
+        return {name: ENTITY_PALETTE[i % len(ENTITY_PALETTE)] for i, name in enumerate(self.entity_names)}
 
     @cached_property
     def exclusive_topics(self) -> list[str]:

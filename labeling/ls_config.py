@@ -7,18 +7,15 @@ import xml.etree.ElementTree as ET
 from frontwire.labeling.settings import LabelingConfig
 from frontwire.schema import LabelSchema
 
-# Distinct, readable highlight colours; cycled if the schema grows beyond them.
-_PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")
-
 
 def label_studio_config(schema: LabelSchema, config: LabelingConfig) -> str:
     """One <Text>, a <Labels> control for entity spans and a multi-choice <Choices> control for topics."""
     view = ET.Element("View")
     ET.SubElement(view, "Header", value=f"{schema.name} v{schema.version}: topics (any number) and entities")
     labels = ET.SubElement(view, "Labels", name=config.entities_control, toName=config.text_field)
-    for index, entity in enumerate(schema.entities):
+    for entity in schema.entities:
         ET.SubElement(
-            labels, "Label", value=entity.name, background=_PALETTE[index % len(_PALETTE)], hint=entity.description
+            labels, "Label", value=entity.name, background=schema.entity_colours[entity.name], hint=entity.description
         )
     ET.SubElement(view, "Text", name=config.text_field, value=f"${config.text_field}")
     choices = ET.SubElement(
