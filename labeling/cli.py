@@ -252,3 +252,46 @@ def suggest_cmd(
         )
     elif dry_run:
         typer.echo("dry run: nothing pushed")
+
+
+@app.command("review")
+def review_cmd(
+    records_dir: Annotated[
+        Path | None, typer.Argument(help="Folder with the records.jsonl an import wrote (default: runs/data).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where review.jsonl and review.html go.")] = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Rank the annotations the out-of-fold models doubt: topic labels and entity spans.
+
+    Example: frontwire labeling review runs/data --out runs/review --set review.folds=5
+    """
+    from frontwire.labeling.review import review_records
+    from frontwire.labeling.review_report import write_review_page
+    from frontwire.labeling.review_suspects import write_suspects
+    from frontwire.records import RecordFileError, read_records
+
+    labeling_config = load_labeling_config(config, tuple(set_ or ()))
+    label_schema = load_schema(schema)
+    records_dir = records_dir or default_data_dir()
+    out = out or records_dir
+    try:
+        records = read_records(records_dir / "records.jsonl", label_schema)
+        outcome = review_records(records, label_schema, labeling_config.review)
+    except (OSError, RecordFileError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from err
+    write_suspects(out / "review.jsonl", outcome.suspects)
+    summary = {
+        "records": outcome.records,
+        "folds": outcome.folds,
+        "topic_suspects": sum(s.kind == "topic" for s in outcome.suspects),
+        "entity_suspects": sum(s.kind == "entity" for s in outcome.suspects),
+        "seconds": outcome.seconds,
+    }
+    write_review_page(out / "review.html", outcome.suspects, summary)
+    typer.echo(
+        f"{summary['records']} records, {summary['folds']} folds: {summary['topic_suspects']} topic and "
+        f"{summary['entity_suspects']} entity suspects -> {out / 'review.jsonl'}, {out / 'review.html'}"
+    )
