@@ -130,14 +130,16 @@ def span_distribution(
         dist[-1] = 1.0
         return dist
     for t, kind in enumerate(types):
-        p = probs[inside[0], index[f"B-{kind}"]]
-        for i in inside[1:]:
-            p *= probs[i, index[f"I-{kind}"]]
-        dist[t] = p
+        # geometric mean over the words, so a long name is not doubted for its length alone
+        parts = [probs[inside[0], index[f"B-{kind}"]], *(probs[i, index[f"I-{kind}"]] for i in inside[1:])]
+        dist[t] = float(np.exp(np.mean(np.log(np.clip(parts, 1e-9, 1.0)))))
     after = inside[-1] + 1
     if after < len(words):
         # a span that continues into the next word is not this span: discount by P(next word is not I-T)
         for t, kind in enumerate(types):
             dist[t] *= 1.0 - probs[after, index[f"I-{kind}"]]
+    total = dist[:-1].sum()
+    if total > 1.0:
+        dist[:-1] /= total
     dist[-1] = max(0.0, 1.0 - dist[:-1].sum())
     return dist
