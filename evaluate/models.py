@@ -87,7 +87,10 @@ def resolve_model(spec: str, tracking_uri: str, download_dir: Path) -> ModelSour
 
 def _with_meta(source: ModelSource, model_dir: Path) -> ModelSource:
     source.model_dir = model_dir
-    source.meta = ModelMeta.load(model_dir)
+    try:
+        source.meta = ModelMeta.load(model_dir)
+    except ValueError as err:  # a refused file (a planted pickle) or a broken frontwire.json: exit 2, not a trace
+        raise ModelSpecError(f"{source.spec}: {err}") from err
     source.kind = source.meta.kind
     return source
 

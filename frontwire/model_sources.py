@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from frontwire.config import StrictModel
+from frontwire.model_files import UnsafeModelFileError
 from frontwire.modeling import META_FILE, ModelMeta
 from frontwire.paths import default_tracking_uri, work_dir
 
@@ -167,6 +168,8 @@ def resolve_model(source: str | None, kind: str, registered_name: str, alias: st
         ref = ModelRef(kind, path.resolve(), "", None, None, source)
     try:
         meta = ModelMeta.load(ref.model_dir)
+    except UnsafeModelFileError as err:  # a pickle in the dir: the message names it and says why
+        raise ModelSourceError(f"{source}: {err}") from err
     except (OSError, ValueError) as err:
         raise ModelSourceError(f"{source}: unreadable {META_FILE}: {err}") from err
     if meta.kind != kind:

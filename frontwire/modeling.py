@@ -3,8 +3,12 @@
 A model directory is self-contained:
     config.json, model.safetensors      encoder (+ head) weights
     tokenizer files                     the tokenizer the model was trained with
-    frontwire.json                      ModelMeta: kind, label schema, labels, thresholds, windows, metrics
+    frontwire.json                      ModelMeta: format, kind, label schema, labels, thresholds, windows, metrics
+    lexical.json, lexical.safetensors   the blended TF-IDF scorer, when lexical_weight > 0 (frontwire.lexical)
     README.md                           the model card
+
+No file of it is a pickle, and a dir holding one is refused before anything in it is read (frontwire.model_files).
+Training checkpoints live beside it, never in it.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from frontwire.config import StrictModel
+from frontwire.model_files import refuse_unsafe_files
 from frontwire.schema import LabelSchema
 
 META_FILE = "frontwire.json"
 WEIGHTS_FILE = "model.safetensors"
-LEXICAL_FILE = "lexical.joblib"
 DEFAULT_BASE_MODEL = "default"
+# 2: the TF-IDF blend as JSON + safetensors (1, the field absent: as a pickle, lexical.joblib, never loaded now)
+MODEL_FORMAT = 2
 
 
 def resolve_base_model(name: str) -> str:
@@ -55,6 +61,8 @@ def set_threads(threads: int | None) -> int:
 
 
 class ModelMeta(StrictModel):
+    # the model dir format that wrote it; what training writes is MODEL_FORMAT, an old dir has none
+    format: int = 1
     kind: Literal["classifier", "ner"]
     name: str
     schema_: LabelSchema = Field(alias="schema")
@@ -64,7 +72,7 @@ class ModelMeta(StrictModel):
     stride: int
     pooling: Literal["mean", "cls"] | None = None
     # Weight of the TF-IDF model's scores blended into the classifier's (0 = transformer alone); the
-    # lexical model is stored beside the weights as LEXICAL_FILE.
+    # lexical model is stored beside the weights (frontwire.lexical: LEXICAL_JSON, LEXICAL_WEIGHTS).
     lexical_weight: float = 0.0
     base_model: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -82,10 +90,18 @@ class ModelMeta(StrictModel):
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelMeta:
+        """The dir's metadata, after checking that no file in it is a pickle: every stage that loads a model
+        (predict, serve, evaluate, suggest, the pyfunc) reads this first, so this is where a planted pickle is
+        refused (UnsafeModelFileError, naming the file)."""
         path = Path(model_dir) / META_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir} is not a frontwire model directory (no {META_FILE})")
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        refuse_unsafe_files(Path(model_dir))
+        meta = cls.model_validate_json(path.read_text(encoding="utf-8"))
+        if meta.format > MODEL_FORMAT:
+            raise ValueError(f"{path}: model dir format {meta.format} is newer than this frontwire reads "
+                             f"({MODEL_FORMAT}): upgrade frontwire")
+        return meta
 
 
 class EncoderClassifier(nn.Module):

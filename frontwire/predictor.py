@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from frontwire.modeling import (
-    LEXICAL_FILE,
     ModelMeta,
     load_classifier,
     load_tagger,
@@ -137,9 +136,10 @@ class TopicModel:
         meta = ModelMeta.load(Path(model_dir))
         model = cls(meta, load_tokenizer(model_dir), load_forward(model_dir, meta, device, backend, threads))
         if meta.lexical_weight > 0:
-            import joblib
+            # scikit-learn is imported only for a model that blends it (servers of plain models start faster)
+            from frontwire.lexical import LexicalScorer
 
-            model.lexical = joblib.load(Path(model_dir) / LEXICAL_FILE)
+            model.lexical = LexicalScorer.load(Path(model_dir), meta.labels)
         return model
 
     def scores(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:

@@ -17,8 +17,9 @@ from transformers import AutoModel
 
 from frontwire.lexical import LexicalScorer
 from frontwire.metrics import multilabel_indicator, topic_metrics, tune_thresholds
+from frontwire.model_files import LEGACY_LEXICAL_FILE
 from frontwire.modeling import (
-    LEXICAL_FILE,
+    MODEL_FORMAT,
     EncoderClassifier,
     ModelMeta,
     freeze_lower_layers,
@@ -35,10 +36,12 @@ from frontwire.train.data import SplitData, load_split_data
 from frontwire.train.loop import seed_everything
 from frontwire.train.run_steps import (
     TrainOutcome,
+    checkpoint_dir,
     fit_summary,
     flat_metrics,
     log_trained_model,
     name_and_dir,
+    remove_checkpoints,
     tracked_fit,
     training_run,
 )
@@ -156,7 +159,9 @@ def train_classifier(
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name, output_dir = name_and_dir("classifier", run_name, config.output.dir)
+    checkpoints = checkpoint_dir(output_dir)
     meta = ModelMeta(
+        format=MODEL_FORMAT,
         kind="classifier",
         name=name,
         schema=schema,
@@ -186,7 +191,7 @@ def train_classifier(
     params = {"runtime.threads": threads, "runtime.device": str(device), "data.train_windows": len(features)}
     with training_run("classifier", name, schema, config, params) as run:
         log_splits({**data.parts(), **({"pseudo": pseudo} if pseudo else {})}, meta.dataset, "labels")
-        result = tracked_fit(model, features, config.training, evaluate, output_dir / "checkpoints",
+        result = tracked_fit(model, features, config.training, evaluate, checkpoints,
                              pad_id=tokenizer.pad_token_id, label_pad=None, head_prefixes=("head.",), device=device,
                              resume=resume)
 
@@ -204,10 +209,10 @@ def train_classifier(
         meta.metrics = metrics
 
         save_classifier(model.cpu(), output_dir)
+        # an older run's pickled blend in a reused output dir would get this model refused at every load
+        (output_dir / LEGACY_LEXICAL_FILE).unlink(missing_ok=True)
         if topic_model.lexical is not None:
-            import joblib
-
-            joblib.dump(topic_model.lexical, output_dir / LEXICAL_FILE)
+            topic_model.lexical.save(output_dir)
         tokenizer.save_pretrained(output_dir)
         meta.save(output_dir)
         from frontwire.train.card import write_model_card
@@ -219,6 +224,7 @@ def train_classifier(
         mlflow.log_figure(pr_curves(y_dev, dev_scores, labels, thresholds), "plots/dev_pr_curves.png")
         version = log_trained_model(output_dir, "classifier", data.dev, config.mlflow)
         run_id = run.info.run_id
+    remove_checkpoints(checkpoints)
     if config.mlflow.baseline:
         from frontwire.train.baseline import train_baseline
 

@@ -7,6 +7,7 @@ produces the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -55,6 +56,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _plain(state: dict[str, Any]) -> dict[str, Any]:
+    """The loop state as JSON types: metrics may be numpy scalars, which a weights_only load refuses."""
+    return json.loads(json.dumps(state, default=float))
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -140,7 +146,8 @@ def fit(
 
     last = checkpoint_dir / CHECKPOINT_FILE
     if resume and last.is_file():
-        saved = torch.load(last, map_location=device, weights_only=False)
+        # weights_only: the unpickler builds tensors and plain containers only, so a planted checkpoint runs no code
+        saved = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -220,7 +227,7 @@ def fit(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "state": state,
+                "state": _plain(state),
             },
             last,
         )

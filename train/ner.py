@@ -16,6 +16,7 @@ from transformers import AutoModelForTokenClassification
 
 from frontwire.metrics import entity_confusion, entity_metrics
 from frontwire.modeling import (
+    MODEL_FORMAT,
     ModelMeta,
     freeze_lower_layers,
     load_tokenizer,
@@ -30,10 +31,12 @@ from frontwire.train.data import SplitData, load_split_data
 from frontwire.train.loop import seed_everything
 from frontwire.train.run_steps import (
     TrainOutcome,
+    checkpoint_dir,
     fit_summary,
     flat_metrics,
     log_trained_model,
     name_and_dir,
+    remove_checkpoints,
     tracked_fit,
     training_run,
 )
@@ -132,7 +135,9 @@ def train_ner(
     log.info("frozen parameters=%d of %d", frozen, sum(p.numel() for p in model.parameters()))
     device = pick_device(config.training.device)
     name, output_dir = name_and_dir("ner", run_name, config.output.dir)
+    checkpoints = checkpoint_dir(output_dir)
     meta = ModelMeta(
+        format=MODEL_FORMAT,
         kind="ner",
         name=name,
         schema=schema,
@@ -159,7 +164,7 @@ def train_ner(
               "data.misaligned_boundaries": misaligned}
     with training_run("ner", name, schema, config, params) as run:
         log_splits(data.parts(), meta.dataset, "entities")
-        result = tracked_fit(model, features, config.training, evaluate, output_dir / "checkpoints",
+        result = tracked_fit(model, features, config.training, evaluate, checkpoints,
                              pad_id=tokenizer.pad_token_id, label_pad=IGNORE, head_prefixes=("classifier.",),
                              device=device, resume=resume)
 
@@ -185,6 +190,7 @@ def train_ner(
         )
         version = log_trained_model(output_dir, "ner", data.dev, config.mlflow)
         run_id = run.info.run_id
+    remove_checkpoints(checkpoints)
     log.info(
         "ner done dir=%s run=%s version=%s dev_f1=%.4f", output_dir, run_id, version, metrics["dev"]["micro"]["f1"]
     )

@@ -3,6 +3,8 @@ with tags, config and runtime params, the fit loop with per-epoch metrics, the s
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,11 @@ from frontwire.schema import LabelSchema
 from frontwire.train.loop import FitResult, LoopSettings, fit
 from frontwire.train.settings import MlflowSection, TrainingSection
 from frontwire.train.tracking import log_config, log_model
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS_SUFFIX = ".checkpoints"
+LEGACY_CHECKPOINTS = "checkpoints"  # inside the model dir, before checkpoints moved beside it
 
 
 @dataclass
@@ -66,6 +73,28 @@ def training_run(kind: str, name: str, schema: LabelSchema, config: BaseModel, p
         log_config(config.model_dump(mode="json"))
         mlflow.log_params(params)
         yield run
+
+
+def checkpoint_dir(output_dir: Path) -> Path:
+    """`<model dir>.checkpoints`, beside the model dir: resume state (optimizer moments, ~3x the weights, in
+    torch's pickle-based format) must never be part of a model dir that is copied, logged, registered or served.
+    A checkpoint folder left inside the dir by an older frontwire is moved here, so its `--resume` still works."""
+    folder = output_dir.with_name(output_dir.name + CHECKPOINTS_SUFFIX)
+    legacy = output_dir / LEGACY_CHECKPOINTS
+    if legacy.is_dir():
+        if folder.exists():
+            raise FileExistsError(f"{legacy} and {folder} both hold checkpoints: remove the one not to resume from")
+        log.warning("checkpoints_moved from=%s to=%s (checkpoints no longer live in the model dir)", legacy, folder)
+        legacy.rename(folder)
+    return folder
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """A finished run's checkpoints go: nothing resumes a completed run, and they are most of its bytes."""
+    if folder.is_dir():
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder)
+        log.info("checkpoints_removed dir=%s bytes=%d", folder, size)
 
 
 def _log_epoch(epoch: int, record: dict[str, float]) -> None:

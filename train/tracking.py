@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ from frontwire.records import Record
 log = logging.getLogger(__name__)
 
 CANDIDATE, CHAMPION = "candidate", "champion"
-CHECKPOINT_DIR = "checkpoints"  # <model dir>/checkpoints: resume state, never logged
 SOURCE_TAG = "dataset.source"  # the records the run trained on: promotion rebuilds their dev split
 
 try:  # the store's own limit, so no param is ever rejected or silently cut by the server
@@ -101,45 +97,19 @@ def log_model(model_dir: Path, kind: str, example_texts: list[str], registered_m
     example = pd.DataFrame({"text": example_texts})
     predictor = Predictor(**({"classifier_dir": model_dir} if kind == "classifier" else {"ner_dir": model_dir}))
     signature = infer_signature(example, predictions_frame(predictor.predict(example_texts)))
-    with _without_checkpoints(model_dir) as loggable:
-        mlflow.log_artifacts(str(loggable), artifact_path=MODEL_DIR_ARTIFACT)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=FrontwireModel(),
-            artifacts={kind: str(loggable)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=_requirements(),
-        )
+    # the model dir holds the model only (checkpoints live beside it: frontwire.train.run_steps.checkpoint_dir)
+    mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_DIR_ARTIFACT)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=FrontwireModel(),
+        artifacts={kind: str(model_dir)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
     if not registered_model:
         return None
     return register(mlflow.active_run().info.run_id, "model", registered_model, info.model_uri)
-
-
-@contextmanager
-def _without_checkpoints(model_dir: Path) -> Iterator[Path]:
-    """The model dir minus `checkpoints/` (resume state with optimizer moments, ~3x the weights): that belongs to
-    the training folder, not to the logged or registered model. Hard links where possible: nothing is copied."""
-    if not (model_dir / CHECKPOINT_DIR).exists():
-        yield model_dir
-        return
-    with tempfile.TemporaryDirectory(prefix=".logging-", dir=model_dir.parent) as tmp:
-        staged = Path(tmp) / model_dir.name
-        shutil.copytree(
-            model_dir,
-            staged,
-            copy_function=_link_or_copy,
-            ignore=lambda folder, names: [CHECKPOINT_DIR] if Path(folder) == model_dir else [],
-        )
-        yield staged
-
-
-def _link_or_copy(source: str, target: str) -> str:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-    return target
 
 
 def _requirements() -> list[str]:
