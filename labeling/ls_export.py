@@ -78,8 +78,10 @@ class _Task:
     repairs: list[ImportIssue] = field(default_factory=list)
 
     def issue(self, severity: str, reason: str, detail: str, annotation_id: Any, where: str | None) -> ImportIssue:
+        record_id = None if self.record_id is None else clean(self.record_id)
+        where = None if where is None else clean(where)
         return ImportIssue(
-            self.task_id, self.record_id, severity, reason, clean(detail), self.position, annotation_id, where
+            self.task_id, record_id, severity, reason, clean(detail), self.position, annotation_id, where
         )
 
     def note(self, reason: str, detail: str, field: str | None = None, annotation_id: Any = None) -> None:
