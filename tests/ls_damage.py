@@ -9,6 +9,7 @@ annotations and result items duplicated (exact copies, or same id with other con
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from typing import Any
@@ -57,7 +58,9 @@ CATALOGUE = [
     {"labels": {}},
     _nested(40),
 ]
-JUNK = st.sampled_from(CATALOGUE) | st.integers() | st.floats() | st.text(max_size=4)
+# A fresh copy each draw: a later damage may edit inside the junk it placed, and an edited catalogue would make
+# hypothesis replay differently (FlakyStrategyDefinition).
+JUNK = st.sampled_from(CATALOGUE).map(copy.deepcopy) | st.integers() | st.floats() | st.text(max_size=4)
 Path = tuple[str | int, ...]
 REPLACE = st.sampled_from(["junk", "delete", "wrap", "stringify", "number"])
 OFFSET = st.sampled_from(["negative", "past_end", "float", "string", "reversed", "empty", "shift"])
@@ -98,7 +101,7 @@ def _paths(task: dict[str, Any]) -> list[tuple[Path, Any]]:
 
 
 def _pick(draw, items: list[Any]) -> Any:
-    # st.integers is cached by its bounds; a fresh st.sampled_from per call is several times slower to draw from.
+    # one integer draw per pick, whatever the list: cheaper than building a st.sampled_from per call
     return items[draw(st.integers(0, len(items) - 1))]
 
 
