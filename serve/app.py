@@ -13,18 +13,18 @@ import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPBearer
 from lxml import etree
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from frontwire.model_sources import ModelSourceError
 from frontwire.paragraphs import html_to_text, split_text
 from frontwire.serve import schemas as s
-from frontwire.serve.batcher import Batcher, QueueFull
+from frontwire.serve.batcher import Batcher, Shed
 from frontwire.serve.guards import (
+    ARRIVED,
     Arrivals,
     BodyLimit,
     GuardedRoute,
@@ -38,11 +38,17 @@ from frontwire.serve.settings import ServeConfig
 
 log = logging.getLogger(__name__)
 
-# Documents the bearer scheme in OpenAPI; enforcement happens in GuardedRoute before the body is parsed.
-bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token (auth.token_env).")
-ERRORS = {code: {"model": s.ErrorResponse} for code in (401, 413, 415, 422, 503)}
+# Auth is checked in GuardedRoute before the body is parsed; schemas.contract declares it (and 401) in OpenAPI
+# only when a token is set, since only then is it enforced.
+RETRY_AFTER = {"Retry-After": {"required": True, "description": "Seconds to wait before trying again.",
+                               "schema": {"type": "integer", "minimum": 1}}}
+BUSY = {"model": s.ErrorResponse, "headers": RETRY_AFTER,
+        "description": "Shed: models warming up, queue full, queued too long or past the deadline."}
+BODY_ERRORS = {413: {"model": s.ErrorResponse, "description": "Over a size limit (the limit is named)."},
+               415: {"model": s.ErrorResponse, "description": "Body is not application/json."},
+               422: {"model": s.ErrorResponse, "description": "Body is not valid for this operation."}}
 router = APIRouter(route_class=GuardedRoute)
-api = APIRouter(route_class=GuardedRoute, dependencies=[Depends(bearer)], responses=ERRORS)
+api = APIRouter(route_class=GuardedRoute)
 
 
 def _state(request: Request) -> tuple[ServeConfig, Runtime, Batcher]:
@@ -60,15 +66,17 @@ def _tasks(wanted: list[str] | None, bundle: Bundle) -> tuple[str, ...]:
 
 
 async def _run(request: Request, texts: list[str], wanted: list[str] | None) -> tuple[list[dict[str, Any]], Bundle]:
-    _, runtime, batcher = _state(request)
+    config, runtime, batcher = _state(request)
+    retry = {"Retry-After": str(config.batching.retry_after_s)}
     if not runtime.ready:
-        raise HTTPException(503, "models are still warming up", headers={"Retry-After": "2"})
+        request.app.state.metrics.shed.labels("warming_up").inc()
+        raise HTTPException(503, "models are still warming up", headers=retry)
     tasks = _tasks(wanted, runtime.bundle)
     request.app.state.arrivals.left(request.scope)
     try:
-        predictions, bundle = await batcher.submit(texts, tasks)
-    except QueueFull as err:
-        raise HTTPException(503, f"server busy: {err}", headers={"Retry-After": "1"}) from err
+        predictions, bundle = await batcher.submit(texts, tasks, request.scope.get(ARRIVED))
+    except Shed as err:
+        raise HTTPException(503, f"server busy ({err.reason}): {err}", headers=retry) from err
     request.app.state.metrics.texts.labels(request.url.path).inc(len(texts))
     return predictions, bundle
 
@@ -91,7 +99,8 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "reloading": runtime.reloading, "models": runtime.bundle.models()})
 
 
-@router.get("/metrics", tags=["ops"], summary="Prometheus metrics.", response_class=Response)
+@router.get("/metrics", tags=["ops"], summary="Prometheus metrics.", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -116,7 +125,7 @@ async def models(request: Request) -> dict[str, Any]:
 
 # Responses are built as plain dicts and sent as they are: the response models document them in OpenAPI, and
 # re-validating every prediction on the way out would cost as much as decoding it.
-@api.post("/v1/predict", tags=["predict"], responses={200: {"model": s.PredictResponse}},
+@api.post("/v1/predict", tags=["predict"], responses={200: {"model": s.PredictResponse}, **BODY_ERRORS, 503: BUSY},
           summary="Topic labels and entities for paragraphs, one prediction per text, in order.")
 async def predict_texts(request: Request, body: Annotated[s.PredictRequest, Body(openapi_examples={
         "both models": {"value": {"texts": s.EXAMPLE_TEXTS}},
@@ -131,7 +140,7 @@ async def predict_texts(request: Request, body: Annotated[s.PredictRequest, Body
     return JSONResponse({"predictions": predictions, "models": _models(bundle, body.tasks)})
 
 
-@api.post("/v1/articles", tags=["predict"], responses={200: {"model": s.ArticleResponse}},
+@api.post("/v1/articles", tags=["predict"], responses={200: {"model": s.ArticleResponse}, **BODY_ERRORS, 503: BUSY},
           summary="An article (text or HTML) split into paragraphs, each with its offsets and predictions.")
 async def predict_article(request: Request, body: s.ArticleRequest) -> JSONResponse:
     limits = request.app.state.config.limits
@@ -144,12 +153,12 @@ async def predict_article(request: Request, body: s.ArticleRequest) -> JSONRespo
             text = await asyncio.to_thread(html_to_text, body.html)
         except (ValueError, RecursionError, etree.LxmlError) as err:
             raise HTTPException(422, f"html could not be parsed: {type(err).__name__}") from err
+    # An article with no text (a page of markup only) is a valid request with an empty answer, not an error.
     paragraphs = split_text(text)
-    if not paragraphs:
-        raise HTTPException(422, "the article holds no text paragraphs")
     if len(paragraphs) > limits.max_paragraphs:
         raise HTTPException(413, f"article has {len(paragraphs)} paragraphs; max_paragraphs={limits.max_paragraphs}")
-    predictions, bundle = await _run(request, [p.text for p in paragraphs], body.tasks)
+    predictions, bundle = (await _run(request, [p.text for p in paragraphs], body.tasks) if paragraphs
+                           else ([], request.app.state.runtime.bundle))
     answer: dict[str, Any] = {"id": body.id, "models": _models(bundle, body.tasks)}
     if body.html is not None:
         answer["text"] = text
@@ -159,6 +168,7 @@ async def predict_article(request: Request, body: s.ArticleRequest) -> JSONRespo
 
 
 @api.post("/admin/reload", tags=["admin"], response_model=s.ReloadResponse,
+          responses={**BODY_ERRORS, 409: {"model": s.ErrorResponse, "description": "A reload is already running."}},
           summary="Load models again (new alias target or given sources) and swap them in atomically.")
 async def reload(request: Request, body: s.ReloadRequest | None = None) -> dict[str, Any]:
     _, runtime, _ = _state(request)
@@ -170,6 +180,7 @@ async def reload(request: Request, body: s.ReloadRequest | None = None) -> dict[
         bundle, changed = await runtime.reload(body.classifier if body else None, body.ner if body else None)
     except ModelSourceError as err:
         raise HTTPException(422, str(err)) from err
+    request.app.openapi_schema = None  # the loaded tasks are part of the contract
     return {"changed": changed, "models": bundle.models()}
 
 
@@ -194,9 +205,10 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(config.models, bundle, metrics, config.batching.forward_size(config.models.backend))
-        batcher = Batcher(predict, lambda: runtime.bundle, metrics, config.batching.enabled,
-                          config.batching.max_batch_size, config.batching.max_wait_ms, config.batching.max_queue,
-                          arriving=lambda: arrivals.count)
+        batching = config.batching
+        batcher = Batcher(predict, lambda: runtime.bundle, metrics, batching.enabled, batching.max_batch_size,
+                          batching.max_wait_ms, batching.max_queue, arriving=lambda: arrivals.count,
+                          max_queue_wait_ms=batching.max_queue_wait_ms, deadline_ms=batching.deadline_ms)
         app.state.runtime, app.state.batcher = runtime, batcher
         batcher.start()
         if config.labelstudio.enabled:
@@ -221,6 +233,16 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
     app.state.config, app.state.metrics, app.state.token, app.state.arrivals = config, metrics, token, arrivals
     app.include_router(router)
     app.include_router(api)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            limits = config.limits
+            tasks = list(app.state.runtime.bundle.tasks) if hasattr(app.state, "runtime") else list(bundle.tasks)
+            app.openapi_schema = s.contract(FastAPI.openapi(app), limits.max_texts, limits.max_chars,
+                                            limits.max_article_chars, tasks, token is not None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     body_limits = {}
     if config.labelstudio.enabled:
         from frontwire.serve.labelstudio import router as labelstudio_router

@@ -6,12 +6,18 @@ thread while the next one gathers. A job that arrives while a batch runs has wai
 the time that batch ends, so it leaves at once: no job waits longer than max_wait plus one batch, unless the
 queue itself is deeper than a batch (then `max_queue` bounds it and more requests get 503).
 
+Overload is shed, never queued forever: a request is refused (503 with Retry-After, counted by reason in
+`frontwire_shed_total`) when its texts would overfill the queue, when its batch has not started after
+`max_queue_wait`, or when its predictions are not ready `deadline` after it arrived. A shed job leaves the
+queue at once, so the capacity it held goes to requests that can still be answered in time.
+
 With batching off, jobs run one at a time on the same thread: the honest "no batching" baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -25,8 +31,17 @@ from frontwire.serve.metrics import ServeMetrics
 log = logging.getLogger(__name__)
 
 
-class QueueFull(RuntimeError):
-    """More texts waiting than `max_queue`: the caller answers 503 with Retry-After."""
+class Shed(RuntimeError):
+    """The request is refused to keep the server answering: the caller answers 503 with Retry-After.
+
+    `reason` is one of SHED_REASONS (the label of the shed counter)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+SHED_REASONS = ("queue_full", "queue_wait", "deadline", "stopping")
 
 
 @dataclass
@@ -34,7 +49,9 @@ class Job:
     texts: Sequence[str]
     tasks: tuple[str, ...]
     future: asyncio.Future
+    started: asyncio.Future  # set when the job's batch is taken off the queue
     enqueued: float = field(default_factory=time.perf_counter)
+    abandoned: bool = False  # its request was shed or went away: its result is not wanted
 
 
 # (model bundle, texts, tasks) -> predictions: the bundle is read once per batch, so a reload swapping it
@@ -45,10 +62,11 @@ RunFn = Callable[[Any, Sequence[str], tuple[str, ...]], list[dict[str, Any]]]
 class Batcher:
     def __init__(self, run: RunFn, current: Callable[[], Any], metrics: ServeMetrics, enabled: bool = True,
                  max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 2048,
-                 arriving: Callable[[], int] = lambda: 1) -> None:
+                 arriving: Callable[[], int] = lambda: 1, *, max_queue_wait_ms: float, deadline_ms: float) -> None:
         self.run, self.current, self.metrics, self.arriving = run, current, metrics, arriving
         self.enabled, self.max_batch_size, self.max_queue = enabled, max_batch_size, max_queue
         self.max_wait = max_wait_ms / 1000.0
+        self.max_queue_wait, self.deadline = max_queue_wait_ms / 1000.0, deadline_ms / 1000.0
         self.queue: deque[Job] = deque()
         self.queued_texts = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
@@ -59,18 +77,53 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._collect(), name="batcher")
 
-    async def submit(self, texts: Sequence[str], tasks: tuple[str, ...]) -> tuple[list[dict[str, Any]], Any]:
-        """Predictions for `texts` plus the model bundle that made them."""
+    def _shed(self, reason: str, message: str) -> Shed:
+        self.metrics.shed.labels(reason).inc()
+        return Shed(reason, message)
+
+    async def submit(self, texts: Sequence[str], tasks: tuple[str, ...], arrived: float | None = None
+                     ) -> tuple[list[dict[str, Any]], Any]:
+        """Predictions for `texts` plus the model bundle that made them, or Shed.
+
+        `arrived` (time.perf_counter) is when the request reached the server; the deadline counts from it, so
+        time spent reading and validating the body is part of what the client waits. Default: now."""
         if self._stopping:
-            raise QueueFull("server is shutting down")
+            raise self._shed("stopping", "server is shutting down")
         if self.queued_texts + len(texts) > self.max_queue:
-            raise QueueFull(f"{self.queued_texts} texts already queued (max_queue={self.max_queue})")
-        job = Job(texts, tasks, asyncio.get_running_loop().create_future())
+            raise self._shed("queue_full", f"{self.queued_texts} texts already queued (max_queue={self.max_queue})")
+        loop = asyncio.get_running_loop()
+        job = Job(texts, tasks, loop.create_future(), loop.create_future())
+        deadline = (job.enqueued if arrived is None else arrived) + self.deadline
         self.queue.append(job)
         self.queued_texts += len(texts)
         self.metrics.queue_depth.set(self.queued_texts)
         self._wakeup.set()
-        return await job.future
+        try:
+            # shield: a timeout must not cancel the futures the collector still sets
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(job.started),
+                                       min(self.max_queue_wait, deadline - time.perf_counter()))
+            if not job.started.done():
+                waited = time.perf_counter() - job.enqueued
+                if time.perf_counter() >= deadline:
+                    raise self._shed("deadline", f"not started within deadline_ms={self.deadline * 1000:.0f}")
+                raise self._shed("queue_wait", f"queued {waited * 1000:.0f} ms, max_queue_wait_ms="
+                                 f"{self.max_queue_wait * 1000:.0f}")
+            try:
+                return await asyncio.wait_for(asyncio.shield(job.future), deadline - time.perf_counter())
+            except TimeoutError:
+                raise self._shed("deadline", f"predictions not ready within deadline_ms="
+                                 f"{self.deadline * 1000:.0f}") from None
+        except BaseException:  # shed, or the client went away (CancelledError)
+            self._abandon(job)
+            raise
+
+    def _abandon(self, job: Job) -> None:
+        job.abandoned = True
+        if not job.started.done():
+            self.queue.remove(job)
+            self.queued_texts -= len(job.texts)
+            self.metrics.queue_depth.set(self.queued_texts)
 
     async def stop(self) -> None:
         """Finish every queued job, then stop (graceful shutdown)."""
@@ -89,6 +142,8 @@ class Batcher:
                 jobs.append(self.queue.popleft())
         self.queued_texts -= sum(len(j.texts) for j in jobs)
         self.metrics.queue_depth.set(self.queued_texts)
+        for job in jobs:
+            job.started.set_result(None)
         return jobs
 
     async def _gather(self) -> None:
@@ -116,6 +171,8 @@ class Batcher:
                 continue
             if self.enabled and self.max_wait > 0:
                 await self._gather()
+            if not self.queue:  # every job waiting for company was shed meanwhile
+                continue
             jobs = self._take()
             started = time.perf_counter()
             for job in jobs:
@@ -127,7 +184,7 @@ class Batcher:
                 outcome = err
             for job, result in zip(jobs, outcome if isinstance(outcome, list) else [outcome] * len(jobs),
                                    strict=True):
-                if job.future.done():  # the client went away
+                if job.abandoned or job.future.done():  # shed at its deadline, or the client went away
                     continue
                 if isinstance(result, BaseException):
                     job.future.set_exception(result)

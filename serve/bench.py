@@ -121,7 +121,7 @@ def throughput(kind: str, model_dir: Path, texts: list[str], backends: list[str]
     """Every variant timed `rounds` times, taking turns, best time kept: on a shared machine a load spike
     during one variant's only run would otherwise decide its ratio."""
     from frontwire.predictor import EntityModel, TopicModel
-    from frontwire.serve.settings import BatchingSection
+    from frontwire.serve.settings import load_serve_config
 
     loader = TopicModel if kind == "classifier" else EntityModel
     probe = loader.load(model_dir, "cpu", "torch", threads)
@@ -134,7 +134,7 @@ def throughput(kind: str, model_dir: Path, texts: list[str], backends: list[str]
         runners["hf pipeline"] = lambda: {"seconds": pipeline_ner(model_dir, texts)[1]}
     for backend in backends:
         model = loader.load(model_dir, "cpu", backend, threads)
-        rows = BatchingSection().forward_size(backend)  # the server's rows per forward pass
+        rows = load_serve_config().batching.forward_size(backend)  # the server's rows per forward pass
         if kind == "classifier":
             def call(m=model, batch=texts, size=rows) -> Any:
                 return [m.decode(row) for row in m.scores(batch, size)]

@@ -31,15 +31,18 @@ def serve_cmd(
     labelstudio: Annotated[bool | None, typer.Option(
         "--labelstudio/--no-labelstudio", help="Also answer as Label Studio's ML backend (/setup, /predict, ...).")
     ] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow a non-loopback --host without a token (only behind a trusted network).")] = False,
 ) -> None:
     """Serve predictions over HTTP (FastAPI + uvicorn). Models default to the registry's `champion`.
 
     Example: frontwire serve --port 8080 --backend onnx; the token comes from $FRONTWIRE_API_TOKEN.
+    A --host other than a loopback address needs that token (or --insecure): otherwise it exits with 2.
     As Label Studio's ML backend: frontwire serve --labelstudio --port 9090, then in Label Studio
     Project → Settings → Model → Connect Model, URL http://127.0.0.1:9090.
     """
     from frontwire.model_sources import ModelSourceError
-    from frontwire.serve.server import serve
+    from frontwire.serve.server import UnsafeBind, serve
     from frontwire.serve.settings import load_serve_config
 
     flags = {"server.host": host, "server.port": port, "models.classifier": classifier, "models.ner": ner,
@@ -48,8 +51,8 @@ def serve_cmd(
              "models.tracking_uri": tracking_uri, "labelstudio.enabled": labelstudio}
     overrides = [*(set_ or ()), *(f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None)]
     try:
-        serve(load_serve_config(config, overrides))
-    except ModelSourceError as err:
+        serve(load_serve_config(config, overrides), insecure)
+    except (ModelSourceError, UnsafeBind) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
 

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from frontwire.labeling.ls_controls import LabelConfigError
-from frontwire.serve.batcher import QueueFull
+from frontwire.serve.batcher import Shed
 from frontwire.serve.guards import GuardedRoute, token_matches
 from frontwire.serve.ls_tasks import project_controls, project_id, task_result, task_text
 
@@ -161,8 +161,9 @@ async def predict(request: Request, body: PredictRequest) -> JSONResponse:
         chunk = order[start : start + settings.chunk_size]
         try:
             predictions, used = await state.batcher.submit([texts[i] for i in chunk], wanted)
-        except QueueFull as err:
-            raise HTTPException(503, f"server busy: {err}", headers={"Retry-After": "1"}) from err
+        except Shed as err:
+            retry = str(state.config.batching.retry_after_s)
+            raise HTTPException(503, f"server busy ({err.reason}): {err}", headers={"Retry-After": retry}) from err
         thresholds = used.predictor.topics.thresholds if used.predictor.topics is not None else {}
         for index, prediction in zip(chunk, predictions, strict=True):
             items, score = task_result(texts[index], prediction, controls, thresholds)

@@ -21,6 +21,10 @@ class ServeMetrics:
         self.texts = Counter("frontwire_texts", "Texts predicted.", ["route"], registry=r)
         self.batch_size = Histogram("frontwire_batch_size", "Texts per model call (a gathered batch).",
                                     buckets=BATCH_BUCKETS, registry=r)
+        # Every 503 a prediction route answers instead of queueing or answering late, by reason (batcher.py's
+        # SHED_REASONS, or warming_up): the rate an operator alerts on and the load test checks against.
+        self.shed = Counter("frontwire_shed", "Requests answered 503 with Retry-After, by reason.", ["reason"],
+                            registry=r)
         self.queue_depth = Gauge("frontwire_queue_depth", "Texts waiting for the inference thread.", registry=r)
         self.queue_wait = Histogram("frontwire_queue_wait_seconds", "Time a request waited before its batch ran.",
                                     buckets=LATENCY_BUCKETS, registry=r)

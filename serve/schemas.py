@@ -2,11 +2,14 @@
 
 Content rules that do not depend on the config live here (non-empty text, no unpaired surrogates); size
 limits are config-dependent and checked by the routes, which answer 413 naming the offending item.
+`contract` writes those limits, the loaded tasks and the auth rules into the served OpenAPI document, so
+that what the schema allows the server accepts, and what it forbids the server refuses (schemathesis checks
+both in tests/test_serve_contract.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +19,15 @@ EXAMPLE_TEXTS = [
     "Russian missiles struck Kyiv overnight, the mayor said, as air defences shot down 20 Shahed drones.",
     "Subscribe to our newsletter for the latest updates.",
 ]
+
+
+# check_text's rule "not empty or whitespace only" as a JSON Schema pattern: at least one character that
+# str.isspace() does not count as space (all such characters are in the BMP). The characters are listed rather
+# than written `\S` because regex engines disagree on what `\s` covers (ECMA's omits U+001C..U+001F).
+WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if c.isspace())
+NON_BLANK = "[^" + WHITESPACE + "]"
+TEXT_SCHEMA = {"minLength": 1, "pattern": NON_BLANK}
+Text = Annotated[str, Field(json_schema_extra=TEXT_SCHEMA)]
 
 
 class Request(BaseModel):
@@ -34,7 +46,8 @@ def check_text(text: str, where: str) -> str:
 
 
 class PredictRequest(Request):
-    texts: list[str] = Field(min_length=1, description="Paragraphs to predict, answered in the same order.")
+    texts: list[Text] = Field(min_length=1, description="Paragraphs to predict, answered in the same order; "
+                              "each needs a character that is not whitespace.")
     tasks: list[Task] | None = Field(default=None, min_length=1,
                                      description="Which models to run; default: every loaded model.")
 
@@ -51,11 +64,15 @@ class PredictRequest(Request):
 
 class ArticleRequest(Request):
     id: str | None = Field(default=None, max_length=512, description="Echoed back.")
-    text: str | None = Field(default=None, description="Article text; paragraphs are separated by blank lines.")
-    html: str | None = Field(default=None, description="Article HTML; block elements become paragraphs.")
+    text: str | None = Field(default=None, json_schema_extra=TEXT_SCHEMA,
+                             description="Article text; paragraphs are separated by blank lines.")
+    html: str | None = Field(default=None, json_schema_extra=TEXT_SCHEMA,
+                             description="Article HTML; block elements become paragraphs.")
     tasks: list[Task] | None = Field(default=None, min_length=1)
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    # _one_source in JSON Schema: exactly one of text / html is a string (null counts as absent).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in ("text", "html")], "examples": [
         {"id": "a1", "text": "Kyiv came under attack overnight.\n\nSubscribe to our newsletter."},
         {"id": "a2", "html": "<html><body><h1>Strikes on Odesa</h1><p>Russia launched drones at Odesa.</p>"
                              "</body></html>"},
@@ -151,3 +168,46 @@ class ReloadResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str = Field(description="What was wrong, naming the offending item.")
     errors: list[dict[str, str]] | None = None
+
+
+AUTH_PREFIXES = ("/v1/", "/admin/")
+BEARER = {"type": "http", "scheme": "bearer", "description": "The server's token (auth.token_env)."}
+
+
+def _narrow_tasks(node: Any, tasks: list[str]) -> None:
+    if isinstance(node, dict):
+        if node.get("enum") == ["classifier", "ner"]:
+            node["enum"] = tasks
+        for value in node.values():
+            _narrow_tasks(value, tasks)
+    elif isinstance(node, list):
+        for value in node:
+            _narrow_tasks(value, tasks)
+
+
+def contract(openapi: dict[str, Any], max_texts: int, max_chars: int, max_article_chars: int,
+             tasks: list[str], token: bool) -> dict[str, Any]:
+    """The generated OpenAPI document made to say what this server does (changed in place and returned).
+
+    Size limits come from the config, so they are written here rather than in the models; the routes still
+    answer 413 beyond them. Security is declared only when a token is set, because only then is it checked;
+    without one, /admin/reload is refused with 403 (reloading is never open to anyone on the network)."""
+    bodies = openapi["components"]["schemas"]
+    texts = bodies["PredictRequest"]["properties"]["texts"]
+    texts["maxItems"], texts["items"]["maxLength"] = max_texts, max_chars
+    for name in ("text", "html"):
+        bodies["ArticleRequest"]["properties"][name]["maxLength"] = max_article_chars
+    _narrow_tasks(bodies, tasks)
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    if token:
+        openapi["components"].setdefault("securitySchemes", {})["bearer"] = BEARER
+    for path, operations in openapi["paths"].items():
+        if not path.startswith(AUTH_PREFIXES):
+            continue
+        for operation in operations.values():
+            if token:
+                operation["security"] = [{"bearer": []}]
+                operation["responses"]["401"] = {"description": "Missing or wrong bearer token.", **error}
+            elif path.startswith("/admin/"):
+                operation["responses"]["403"] = {"description": "No token is configured: reload is off.", **error}
+    return openapi

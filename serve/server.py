@@ -5,6 +5,7 @@ run uvicorn. SIGTERM/SIGINT stop accepting connections, finish open and queued r
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 
@@ -32,12 +33,37 @@ def build_app(config: ServeConfig):
     return create_app(config, bundle, token)
 
 
-def serve(config: ServeConfig) -> None:
+class UnsafeBind(ValueError):
+    """A non-loopback bind without a token: anyone who can reach the port could use and reload the server."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve to anything
+        return False
+
+
+def check_bind(config: ServeConfig, insecure: bool = False) -> None:
+    """Raise UnsafeBind for a non-loopback host without a token, unless `insecure` says it is meant."""
+    host = config.server.host
+    if is_loopback(host) or config.auth.resolved_token():
+        return
+    if not insecure:
+        raise UnsafeBind(f"refusing to serve on {host!r} without a token: anyone who can reach it could predict "
+                         f"and reload models. Set ${config.auth.token_env} (or auth.token), bind 127.0.0.1, or "
+                         "pass --insecure if the network in front of it is trusted")
+    log.warning("serve_insecure_bind host=%s auth=OFF", host)
+
+
+def serve(config: ServeConfig, insecure: bool = False) -> None:
     import uvicorn
 
-    if config.server.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serve_public_bind host=%s auth=%s: put TLS in front of it", config.server.host,
-                    "on" if config.auth.resolved_token() else "OFF")
+    check_bind(config, insecure)
+    if not is_loopback(config.server.host):
+        log.warning("serve_public_bind host=%s: put TLS in front of it", config.server.host)
     app = build_app(config)
     uvicorn_config = uvicorn.Config(
         app, host=config.server.host, port=config.server.port, log_config=None, access_log=False,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from frontwire.config import StrictModel, load_config
 from frontwire.model_sources import ModelSourcesSection
@@ -39,10 +39,23 @@ class BatchingSection(StrictModel):
     max_batch_size: int = Field(default=32, ge=1)  # texts per gathered batch
     max_wait_ms: float = Field(default=5.0, ge=0)
     max_queue: int = Field(default=2048, ge=1)  # texts waiting; beyond it requests get 503 (back-pressure)
+    # Shedding (defaults only in configs/serve.yaml): a request still queued after max_queue_wait_ms, or not
+    # answered within deadline_ms of its arrival, gets 503 with Retry-After: a late answer is worth less to a
+    # client than a prompt "try again", and a queue that only grows drowns every request behind it.
+    max_queue_wait_ms: float = Field(gt=0)
+    deadline_ms: float = Field(gt=0)
+    retry_after_s: int = Field(ge=1)
     # Texts per forward pass within a gathered batch, after sorting by length. On CPU, ONNX Runtime is fastest
     # at 4-8 rows (bigger activations fall out of cache, padding grows); torch gains from bigger batches
     # because its per-call overhead is high. None = 8 for ONNX, max_batch_size for torch.
     forward_batch_size: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _wait_within_deadline(self) -> BatchingSection:
+        if self.max_queue_wait_ms > self.deadline_ms:
+            raise ValueError(f"max_queue_wait_ms={self.max_queue_wait_ms} is longer than deadline_ms="
+                             f"{self.deadline_ms}: the deadline would shed the request first")
+        return self
 
     def forward_size(self, backend: str) -> int:
         return self.forward_batch_size or (8 if backend.startswith("onnx") else self.max_batch_size)
@@ -94,6 +107,15 @@ class ServeConfig(StrictModel):
     auth: AuthSection = Field(default_factory=AuthSection)
     cors: CorsSection = Field(default_factory=CorsSection)
     labelstudio: LabelStudioSection = Field(default_factory=LabelStudioSection)
+
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> ServeConfig:
+        # A request bigger than the whole queue would be shed every time, whatever the load.
+        for name in ("max_texts", "max_paragraphs"):
+            if getattr(self.limits, name) > self.batching.max_queue:
+                raise ValueError(f"limits.{name}={getattr(self.limits, name)} is more than batching.max_queue="
+                                 f"{self.batching.max_queue}: such a request could never be queued")
+        return self
 
 
 def load_serve_config(path: Path | str | None = None, overrides: tuple[str, ...] | list[str] = ()) -> ServeConfig:
