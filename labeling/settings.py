@@ -24,6 +24,7 @@ class ReviewConfig(StrictModel):
     max_suspects: int = Field(ge=1)
     model_version_prefix: str = Field(min_length=1)
     view_title: str = Field(min_length=1)
+    blas_threads: int = Field(ge=1)
 
 
 class LabelingConfig(StrictModel):
