@@ -55,6 +55,9 @@ class BatchingSection(StrictModel):
         if self.max_queue_wait_ms > self.deadline_ms:
             raise ValueError(f"max_queue_wait_ms={self.max_queue_wait_ms} is longer than deadline_ms="
                              f"{self.deadline_ms}: the deadline would shed the request first")
+        if self.enabled and self.max_queue_wait_ms <= self.max_wait_ms:
+            raise ValueError(f"max_queue_wait_ms={self.max_queue_wait_ms} is not longer than max_wait_ms="
+                             f"{self.max_wait_ms}: a request waiting for company would be shed on an idle server")
         return self
 
     def forward_size(self, backend: str) -> int:
