@@ -249,3 +249,23 @@ def test_serve_refuses_a_bad_model_source_before_listening(tiny_models) -> None:
     result = subprocess.run([str(exe), "serve", "--port", "1", "--classifier", str(tiny_models.ner_dir)],
                             capture_output=True, text=True, timeout=120, env={**os.environ, **server_env(tiny_models)})
     assert result.returncode == 2 and "is a ner model, not a classifier model" in result.stderr
+
+
+def test_a_public_bind_needs_a_token_or_insecure(tiny_models, monkeypatch) -> None:
+    from frontwire.serve.server import UnsafeBind, check_bind
+    from frontwire.serve.settings import load_serve_config
+
+    exe = Path(sys.executable).with_name("frontwire")
+    env = {**os.environ, **server_env(tiny_models), "FRONTWIRE_API_TOKEN": ""}
+    result = subprocess.run([str(exe), "serve", "--host", "0.0.0.0", "--port", "1"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 2 and "refusing to serve on '0.0.0.0' without a token" in result.stderr
+
+    monkeypatch.delenv("FRONTWIRE_API_TOKEN", raising=False)  # the caller's own token must not decide the case
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        check_bind(load_serve_config(None, [f"server.host=\"{host}\""]))
+    for host in ("0.0.0.0", "::", "10.1.2.3", "news.example.org"):
+        with pytest.raises(UnsafeBind, match="without a token"):
+            check_bind(load_serve_config(None, [f"server.host=\"{host}\""]))
+        check_bind(load_serve_config(None, [f"server.host=\"{host}\""]), insecure=True)
+        check_bind(load_serve_config(None, [f"server.host=\"{host}\"", f"auth.token={TOKEN}"]))
