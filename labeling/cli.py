@@ -74,7 +74,7 @@ def import_cmd(
       frontwire labeling import ../shared/data/labelstudio_export.json --out runs/data
       frontwire labeling import --url http://127.0.0.1:8080 --project 3 --out runs/data
     """
-    from frontwire.labeling.importer import import_tasks, read_export_file
+    from frontwire.labeling.importer import ExportFileError, import_tasks, read_export_file
 
     labeling_config = load_labeling_config(config, tuple(set_ or ()))
     label_schema = load_schema(schema)
@@ -88,7 +88,11 @@ def import_cmd(
         source_name = f"label-studio project {project}"
     else:
         path = Path(source) if source else default_export()
-        tasks = read_export_file(path)
+        try:
+            tasks = read_export_file(path)
+        except ExportFileError as err:  # the file, not a task: nothing to report row by row
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from err
         source_name = str(path)
     outcome = import_tasks(tasks, out, label_schema, labeling_config, source_name)
     summary = outcome.summary
