@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from frontwire.labeling.settings import load_labeling_config
 from frontwire.paths import default_data_dir, default_export
 from frontwire.schema import load_schema
+
+if TYPE_CHECKING:
+    from frontwire.labeling.review_suspects import Suspect
+    from frontwire.labeling.settings import LabelingConfig
+    from frontwire.records import Record
+    from frontwire.schema import LabelSchema
 
 app = typer.Typer(help="Label Studio: labeling config, import of exports, push of new tasks.", no_args_is_help=True)
 
@@ -264,13 +271,29 @@ def review_cmd(
         Path | None, typer.Argument(help="Folder with the records.jsonl an import wrote (default: runs/data).")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where review.jsonl and review.html go.")] = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="Add the suspects to the Label Studio project as a review queue: one prediction per task "
+            "carrying the suggested annotation, and a saved tab; annotations are not touched.",
+        ),
+    ] = False,
+    url: Annotated[
+        str | None, typer.Option(help="Label Studio URL (or $LABEL_STUDIO_URL); token: $LABEL_STUDIO_API_KEY.")
+    ] = None,
+    project: Annotated[
+        int | None, typer.Option(help="Label Studio project id the records were exported from (with --push).")
+    ] = None,
     schema: SchemaOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Rank the annotations the out-of-fold models doubt: topic labels and entity spans.
 
-    Example: frontwire labeling review runs/data --out runs/review --set review.folds=5
+    Examples:
+      frontwire labeling review runs/data --out runs/review --set review.folds=5
+      frontwire labeling review runs/data --push --url http://127.0.0.1:8080 --project 3
     """
     from frontwire.labeling.review import review_records
     from frontwire.labeling.review_report import write_review_page
@@ -279,6 +302,8 @@ def review_cmd(
 
     labeling_config = load_labeling_config(config, tuple(set_ or ()))
     label_schema = load_schema(schema)
+    if push and project is None:
+        raise typer.BadParameter("--push needs --project (the project the records were exported from)")
     records_dir = records_dir or default_data_dir()
     out = out or records_dir
     try:
@@ -299,3 +324,41 @@ def review_cmd(
         f"{summary['records']} records, {summary['folds']} folds: {summary['topic_suspects']} topic and "
         f"{summary['entity_suspects']} entity suspects -> {out / 'review.jsonl'}, {out / 'review.html'}"
     )
+    if push:
+        assert project is not None
+        _push_review(url, project, records, outcome.suspects, label_schema, labeling_config)
+
+
+def _push_review(
+    url: str | None,
+    project: int,
+    records: Sequence[Record],
+    suspects: Sequence[Suspect],
+    label_schema: LabelSchema,
+    labeling_config: LabelingConfig,
+) -> None:
+    """The review's --push: errors (suspects that could not be pushed) one line each, then the summary."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    from frontwire.labeling.client import LabelStudioError, connect
+    from frontwire.labeling.review_push import push_review
+
+    try:
+        pushed = push_review(connect(url), project, records, suspects, label_schema, labeling_config)
+    except (LabelStudioError, ApiError) as err:
+        typer.echo(f"error: review push to project {project}: {err}", err=True)
+        raise typer.Exit(2) from err
+    for error in pushed.errors:
+        typer.echo(f"error: {error}", err=True)
+    view = "no view"
+    if pushed.view_id is not None:
+        view = f"view {pushed.view_id} '{labeling_config.review.view_title}'"
+        view += " (created)" if pushed.view_created else ""
+    typer.echo(
+        f"project {pushed.project_id}: {pushed.tasks} tasks with suspects, {pushed.created} predictions added "
+        f"({pushed.model_version}), {pushed.already_there} already there; {view}; "
+        f"{sum(e.suspects for e in pushed.errors)} suspects of {len(pushed.errors)} records not pushed"
+    )
+    if pushed.errors and not pushed.tasks:
+        typer.echo(f"error: no suspect's task is in project {project}: is --project the export's?", err=True)
+        raise typer.Exit(1)
