@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from frontwire.progress import quiet_third_party_bars
+
 
 def configure_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else getattr(logging, os.environ.get("FRONTWIRE_LOG_LEVEL", "INFO").upper())
@@ -18,3 +20,4 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "alembic", "mlflow.store", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_third_party_bars()  # bars drawn into a file or CI log are megabytes of \r frames

@@ -27,6 +27,7 @@ from pydantic import Field
 from frontwire.config import StrictModel, load_config
 from frontwire.documents import content_hash, read_documents
 from frontwire.modeling import pick_device, resolve_base_model, set_threads
+from frontwire.progress import progress
 from frontwire.windows import length_sorted_batches
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,6 @@ def _mlm_loss(model, collator, dataset, batches, device) -> float:
 
 
 def domain_adapt(paragraphs: Sequence[str], base_model: str, out_dir: Path, config: DomainConfig) -> dict[str, float]:
-    from tqdm.auto import tqdm
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
     from transformers import logging as hf_logging
 
@@ -182,7 +182,7 @@ def domain_adapt(paragraphs: Sequence[str], base_model: str, out_dir: Path, conf
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     total = min(config.epochs * steps_per_epoch, config.max_steps or 10**12)
     step, started, losses = 0, time.perf_counter(), []
-    progress = tqdm(total=total, desc="domain MLM", unit="step")
+    bar = progress(total=total, desc="domain MLM", unit="step", event="domain_mlm", logger=log)
     for epoch in range(config.epochs):
         model.train()
         for batch in _batches(train_set, config.batch_size, rng):
@@ -199,10 +199,10 @@ def domain_adapt(paragraphs: Sequence[str], base_model: str, out_dir: Path, conf
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss))
             step += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", epoch=epoch + 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", epoch=epoch + 1)
         log.info("domain_epoch epoch=%d steps=%d train_mlm_loss=%.4f", epoch + 1, step, np.mean(losses[-50:]))
-    progress.close()
+    bar.close()
     after = held_loss()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from frontwire.progress import progress
 from frontwire.windows import pad_batch
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,8 @@ def fit(
         started = time.perf_counter()
         batches = bucketed_batches(lengths, settings.batch_size, settings.seed * 1000 + epoch)
         running, count = 0.0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", leave=False, dynamic_ncols=True)
+        bar = progress(batches, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", event="epoch",
+                       fields={"epoch": f"{epoch}/{settings.epochs}"}, logger=log, leave=False, dynamic_ncols=True)
         for batch_indices in bar:
             collated = collate([features[i] for i in batch_indices], pad_id, label_pad)
             batch = {k: v.to(device) for k, v in collated.items()}

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from frontwire.documents import content_hash
 from frontwire.model_sources import resolve_model
 from frontwire.paths import shared_archives
 from frontwire.predictor import TopicModel, resolve_backend
+from frontwire.progress import progress
 from frontwire.records import Record, fingerprint
 from frontwire.train.data import SplitData
 from frontwire.train.domain import archive_paragraphs
@@ -80,11 +80,10 @@ def pseudo_label(
     excluded = {content_hash(r.text) for r in gold}
     texts = [t for t in paragraphs if content_hash(t) not in excluded]
     labels = teacher.meta.labels
-    chunks = range(0, len(texts), SCORE_CHUNK)
+    chunks = progress(range(0, len(texts), SCORE_CHUNK), desc="pseudo-label", unit="chunk", event="pseudo_label",
+                      fields={"paragraphs": len(texts)}, logger=log)
     scores = (
-        np.concatenate(
-            [teacher.scores(texts[i : i + SCORE_CHUNK]) for i in tqdm(chunks, desc="pseudo-label", unit="chunk")]
-        )
+        np.concatenate([teacher.scores(texts[i : i + SCORE_CHUNK]) for i in chunks])
         if texts
         else np.zeros((0, len(labels)), dtype=np.float32)
     )

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from frontwire.paragraphs import split_text
+from frontwire.progress import progress as progress_bar
 from frontwire.serve.batch import shards
 from frontwire.serve.batch.models import ResolvedModel, job_models
 from frontwire.serve.batch.runners import make_runner
@@ -182,7 +181,8 @@ def run(inputs: list[Path], output: Path, cfg: PredictConfig, *, resume: bool = 
     position = Position()
     options = ReadOptions(**cfg.input.model_dump())
     chunks = iter_chunks(iter_inputs(inputs, options, position), cfg.output.shard_size, cfg.runtime.chunk_size)
-    bar = tqdm(unit="para", desc="predict", disable=not progress, dynamic_ncols=True, smoothing=0.1)
+    bar = progress_bar(desc="predict", unit="para", event="batch.predict", logger=log, disable=not progress,
+                       dynamic_ncols=True, smoothing=0.1)
     loop_start = time.perf_counter()
     predicted = 0
     writer: shards.ShardWriter | None = None
@@ -229,7 +229,7 @@ def run(inputs: list[Path], output: Path, cfg: PredictConfig, *, resume: bool = 
     return result
 
 
-def _advance(bar: tqdm, position: Position, paragraphs: int) -> None:
+def _advance(bar: Any, position: Position, paragraphs: int) -> None:
     bar.update(paragraphs)
     done = position.done()
     if position.total and done:
