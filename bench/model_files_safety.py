@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import pathlib
 import pickle
 import re
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from tiny_models import train_tiny_models
 
 
 class Planted:
@@ -79,30 +79,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="Write the figures here as JSON too.")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="frontwire-bench-"))
-    os.environ["FRONTWIRE_HOME"] = str(home)
-    from frontwire.labeling.importer import import_tasks, read_export_file
-    from frontwire.labeling.settings import load_labeling_config
-    from frontwire.paths import sample_export
-    from frontwire.schema import load_schema
-    from frontwire.train.classifier import train_classifier
-    from frontwire.train.data import load_split_data
-    from frontwire.train.ner import train_ner
-    from frontwire.train.settings import load_classifier_config, load_ner_config
-
     removed = RemovedCheckpoints()
     logging.getLogger("frontwire").addHandler(removed)
     logging.getLogger("frontwire").setLevel(logging.INFO)
-    schema = load_schema()
-    import_tasks(read_export_file(sample_export()), home / "data", schema, load_labeling_config(), "sample")
-    data = load_split_data(home / "data", schema, limit=24)
-    common = ("training.epochs=1", "training.max_steps=2", "training.batch_size=8",
-              f"mlflow.tracking_uri=sqlite:///{home / 'mlflow.db'}", "mlflow.baseline=false")
     started = time.perf_counter()
-    outcomes = {
-        "classifier": train_classifier(load_classifier_config(None, (*common, f"output.dir={home / 'classifier'}")),
-                                       schema, data),
-        "ner": train_ner(load_ner_config(None, (*common, f"output.dir={home / 'ner'}")), schema, data),
-    }
+    outcomes = train_tiny_models(home)
     result: dict[str, object] = {"train_seconds": round(time.perf_counter() - started, 1), "models": {}}
     for kind, outcome in outcomes.items():
         model_bytes = dir_bytes(outcome.model_dir)

@@ -25,6 +25,7 @@ from frontwire.serve import schemas as s
 from frontwire.serve.batcher import Batcher, Shed
 from frontwire.serve.guards import (
     ARRIVED,
+    Admission,
     Arrivals,
     BodyLimit,
     GuardedRoute,
@@ -40,10 +41,9 @@ log = logging.getLogger(__name__)
 
 # Auth is checked in GuardedRoute before the body is parsed; schemas.contract declares it (and 401) in OpenAPI
 # only when a token is set, since only then is it enforced.
-RETRY_AFTER = {"Retry-After": {"required": True, "description": "Seconds to wait before trying again.",
-                               "schema": {"type": "integer", "minimum": 1}}}
-BUSY = {"model": s.ErrorResponse, "headers": RETRY_AFTER,
-        "description": "Shed: models warming up, queue full, queued too long or past the deadline."}
+BUSY = {"model": s.ErrorResponse, "headers": s.RETRY_AFTER,
+        "description": "Shed: models warming up, queue full, queued too long, past the deadline or too many "
+                       "requests in progress."}
 BODY_ERRORS = {413: {"model": s.ErrorResponse, "description": "Over a size limit (the limit is named)."},
                415: {"model": s.ErrorResponse, "description": "Body is not application/json."},
                422: {"model": s.ErrorResponse, "description": "Body is not valid for this operation."}}
@@ -259,5 +259,7 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
         app.add_middleware(CORSMiddleware, allow_origins=config.cors.allow_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"])
     app.add_middleware(BodyLimit, limit=config.limits.max_body_bytes, per_path=body_limits)
+    app.add_middleware(Admission, limit=config.server.limit_concurrency,
+                       retry_after_s=config.batching.retry_after_s, metrics=metrics)
     app.add_middleware(Telemetry, metrics=metrics, arrivals=arrivals, log_requests=config.server.log_requests)
     return app

@@ -7,9 +7,12 @@ the time that batch ends, so it leaves at once: no job waits longer than max_wai
 queue itself is deeper than a batch (then `max_queue` bounds it and more requests get 503).
 
 Overload is shed, never queued forever: a request is refused (503 with Retry-After, counted by reason in
-`frontwire_shed_total`) when its texts would overfill the queue, when its batch has not started after
-`max_queue_wait`, or when its predictions are not ready `deadline` after it arrived. A shed job leaves the
-queue at once, so the capacity it held goes to requests that can still be answered in time.
+`frontwire_shed_total`) when its texts would overfill the queue, when the work queued ahead of it would keep
+it waiting longer than `max_queue_wait` (predicted from the measured seconds per text, so under sustained
+overload the refusal comes at once instead of after the wait: a client that will be refused is told so while
+it can still go elsewhere, and does not hold a connection meanwhile), when its batch has not started after
+`max_queue_wait` all the same, or when its predictions are not ready `deadline` after it arrived. A shed job
+leaves the queue at once, so the capacity it held goes to requests that can still be answered in time.
 
 With batching off, jobs run one at a time on the same thread: the honest "no batching" baseline.
 """
@@ -26,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from frontwire.serve.metrics import ServeMetrics
+from frontwire.serve.metrics import SHED_REASONS, ServeMetrics
+
+__all__ = ["SHED_REASONS", "Batcher", "Job", "Shed"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,9 @@ class Shed(RuntimeError):
         self.reason = reason
 
 
-SHED_REASONS = ("queue_full", "queue_wait", "deadline", "stopping")
+# Weight of the newest batch in the running estimate of seconds per text: a few batches follow a change of
+# load or text length, one odd batch does not swing admission.
+COST_SMOOTHING = 0.2
 
 
 @dataclass
@@ -73,6 +80,20 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self.seconds_per_text: float | None = None  # measured on the inference thread, batch by batch
+
+    def predicted_wait(self) -> float:
+        """Seconds until a job queued now would start: the texts ahead of it at the measured rate (0 before
+        the first batch has been timed, so nothing is refused on a guess)."""
+        return self.queued_texts * (self.seconds_per_text or 0.0)
+
+    def refuse_early(self) -> Shed | None:
+        """A counted Shed when the work queued now would keep a new job waiting past max_queue_wait; it needs no
+        body, so the HTTP layer (guards.Admission) asks before reading or validating one."""
+        if (predicted := self.predicted_wait()) <= self.max_queue_wait:
+            return None
+        return self._shed("queue_wait", f"{self.queued_texts} texts queued ahead, about {predicted * 1000:.0f} ms "
+                          f"of work (max_queue_wait_ms={self.max_queue_wait * 1000:.0f})")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._collect(), name="batcher")
@@ -91,6 +112,8 @@ class Batcher:
             raise self._shed("stopping", "server is shutting down")
         if self.queued_texts + len(texts) > self.max_queue:
             raise self._shed("queue_full", f"{self.queued_texts} texts already queued (max_queue={self.max_queue})")
+        if (refusal := self.refuse_early()) is not None:
+            raise refusal
         loop = asyncio.get_running_loop()
         job = Job(texts, tasks, loop.create_future(), loop.create_future())
         deadline = (job.enqueued if arrived is None else arrived) + self.deadline
@@ -200,8 +223,13 @@ class Batcher:
             texts = [text for i in members for text in jobs[i].texts]
             started = time.perf_counter()
             predictions = self.run(bundle, texts, tasks)
+            elapsed = time.perf_counter() - started
             self.metrics.batch_size.observe(len(texts))
-            self.metrics.inference_seconds.observe(time.perf_counter() - started)
+            self.metrics.inference_seconds.observe(elapsed)
+            if texts:
+                cost = elapsed / len(texts)
+                previous = self.seconds_per_text
+                self.seconds_per_text = cost if previous is None else previous + COST_SMOOTHING * (cost - previous)
             offset = 0
             for i in members:
                 count = len(jobs[i].texts)

@@ -21,10 +21,10 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontwire.serve.metrics import ServeMetrics
+from frontwire.serve.schemas import AUTH_PREFIXES, UNLIMITED_PATHS
 
 log = logging.getLogger("frontwire.serve.http")
 
-PROTECTED_PREFIXES = ("/v1/", "/admin/")
 MAX_REPORTED_ERRORS = 20
 
 
@@ -79,9 +79,51 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+BATCHED_PATHS = ("/v1/predict", "/v1/articles")
+
+
+class Admission:
+    """ASGI middleware: refuse at once, before the body is read, what the server would refuse later anyway —
+    503 with Retry-After, counted by reason:
+
+    - `concurrency`: more than `limit` requests in progress (probes and /metrics exempt);
+    - `queue_wait`: a prediction request while the work already queued would keep it waiting past
+      max_queue_wait (the batcher's own estimate, `Batcher.refuse_early`). Under sustained overload most
+      requests are refused, and reading, parsing and validating their bodies first would take the CPU the
+      accepted ones need.
+
+    uvicorn's own limit answers a bare 503 without Retry-After and uncounted; this one keeps every refusal
+    inside the contract, and uvicorn's (server.max_connections) sits above it for floods the app never sees.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_s: int, metrics: ServeMetrics) -> None:
+        self.app, self.limit, self.retry_after, self.metrics = app, limit, str(retry_after_s), metrics
+        self.in_progress = 0
+
+    def _busy(self, reason: str, detail: str) -> JSONResponse:
+        return error_body(503, f"server busy ({reason}): {detail}", headers={"Retry-After": self.retry_after})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+            return await self.app(scope, receive, send)
+        if self.in_progress >= self.limit:
+            self.metrics.shed.labels("concurrency").inc()
+            busy = self._busy("concurrency", f"{self.in_progress} requests in progress "
+                              f"(server.limit_concurrency={self.limit})")
+            return await busy(scope, receive, send)
+        batcher = getattr(scope["app"].state, "batcher", None)  # set once the lifespan has started
+        predicting = batcher is not None and scope["method"] == "POST" and scope["path"] in BATCHED_PATHS
+        if predicting and (refusal := batcher.refuse_early()) is not None:
+            return await self._busy(refusal.reason, str(refusal))(scope, receive, send)
+        self.in_progress += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+
 ARRIVING = "frontwire.arriving"
 ARRIVED = "frontwire.arrived"  # time.perf_counter() when the request came in: the deadline counts from it
-BATCHED_PATHS = ("/v1/predict", "/v1/articles")
 
 
 class Arrivals:
@@ -166,7 +208,7 @@ class GuardedRoute(APIRoute):
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
-        check = self.authorize or (check_token if self.path.startswith(PROTECTED_PREFIXES) else None)
+        check = self.authorize or (check_token if self.path.startswith(AUTH_PREFIXES) else None)
 
         async def guarded(request: Request) -> Response:
             if check is not None:

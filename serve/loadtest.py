@@ -91,8 +91,8 @@ def metric_total(port: int, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE))
 
 
-async def drive(port: int, clients: int, bodies: list[bytes], max_requests: int, max_seconds: float
-                ) -> tuple[list[float], int, float]:
+async def drive(port: int, clients: int, bodies: list[bytes], max_requests: int, max_seconds: float,
+                headers: str = "") -> tuple[list[float], int, float]:
     """(latencies of 200s, non-200 count, wall seconds) for `clients` back-to-back clients."""
     latencies: list[float] = []
     errors = 0
@@ -107,7 +107,7 @@ async def drive(port: int, clients: int, bodies: list[bytes], max_requests: int,
                 body = bodies[issued % len(bodies)]
                 issued += 1
                 started = time.perf_counter()
-                status, _ = await post(reader, writer, "/v1/predict", body)
+                status, _ = await post(reader, writer, "/v1/predict", body, headers)
                 if status == 200:
                     latencies.append(time.perf_counter() - started)
                 else:

@@ -6,6 +6,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 128, 256)
+# Why a request was answered 503 with Retry-After (the shed counter's labels): the batcher's queue_full,
+# queue_wait, deadline and stopping; warming_up before the models are ready; concurrency when more requests
+# are in progress than server.limit_concurrency.
+SHED_REASONS = ("queue_full", "queue_wait", "deadline", "stopping", "warming_up", "concurrency")
 
 
 class ServeMetrics:
@@ -21,8 +25,8 @@ class ServeMetrics:
         self.texts = Counter("frontwire_texts", "Texts predicted.", ["route"], registry=r)
         self.batch_size = Histogram("frontwire_batch_size", "Texts per model call (a gathered batch).",
                                     buckets=BATCH_BUCKETS, registry=r)
-        # Every 503 a prediction route answers instead of queueing or answering late, by reason (batcher.py's
-        # SHED_REASONS, or warming_up): the rate an operator alerts on and the load test checks against.
+        # Every 503 the server answers instead of queueing or answering late, by reason (SHED_REASONS): the
+        # rate an operator alerts on and the load test checks against.
         self.shed = Counter("frontwire_shed", "Requests answered 503 with Retry-After, by reason.", ["reason"],
                             registry=r)
         self.queue_depth = Gauge("frontwire_queue_depth", "Texts waiting for the inference thread.", registry=r)

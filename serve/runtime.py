@@ -8,6 +8,9 @@ answered by a mix of two models.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -119,6 +122,16 @@ def predict(bundle: Bundle, texts: Sequence[str], tasks: tuple[str, ...]) -> lis
     return results
 
 
+def release_memory() -> None:
+    """Collect the old bundle and hand freed heap back to the OS. The new bundle is built on a worker thread,
+    whose glibc arena keeps the pages the old one freed: without the trim, each reload left the server's RSS a
+    few hundred MB higher (bench/soak.py, 3 reloads: 900 -> 1218 -> 1343 -> 1368 MB)."""
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere the allocator decides
+        ctypes.CDLL(libc).malloc_trim(0)
+
+
 class Runtime:
     def __init__(self, config: ModelsSection, bundle: Bundle, metrics: ServeMetrics, batch_size: int = 32) -> None:
         self.config, self.bundle, self.metrics, self.batch_size = config, bundle, metrics, batch_size
@@ -165,6 +178,8 @@ class Runtime:
             self._publish(new)
             self.metrics.reloads.labels("ok").inc()
             log.info("models_reloaded old=%s new=%s", old.versions(), new.versions())
+            del old
+            await asyncio.to_thread(release_memory)
             return new, True
 
     async def watch(self, interval: float) -> None:

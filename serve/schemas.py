@@ -171,6 +171,10 @@ class ErrorResponse(BaseModel):
 
 
 AUTH_PREFIXES = ("/v1/", "/admin/")
+# Probes and metrics answer under any load (no concurrency limit): an operator must see an overloaded server.
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+RETRY_AFTER = {"Retry-After": {"required": True, "description": "Seconds to wait before trying again.",
+                               "schema": {"type": "integer", "minimum": 1}}}
 BEARER = {"type": "http", "scheme": "bearer", "description": "The server's token (auth.token_env)."}
 
 
@@ -202,6 +206,11 @@ def contract(openapi: dict[str, Any], max_texts: int, max_chars: int, max_articl
     if token:
         openapi["components"].setdefault("securitySchemes", {})["bearer"] = BEARER
     for path, operations in openapi["paths"].items():
+        if path not in UNLIMITED_PATHS:
+            for operation in operations.values():
+                operation["responses"].setdefault("503", {
+                    "description": "Shed: more requests in progress than server.limit_concurrency.",
+                    "headers": RETRY_AFTER, **error})
         if not path.startswith(AUTH_PREFIXES):
             continue
         for operation in operations.values():

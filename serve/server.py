@@ -67,7 +67,8 @@ def serve(config: ServeConfig, insecure: bool = False) -> None:
     app = build_app(config)
     uvicorn_config = uvicorn.Config(
         app, host=config.server.host, port=config.server.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=config.server.graceful_timeout_s, limit_concurrency=config.server.limit_concurrency,
+        timeout_graceful_shutdown=config.server.graceful_timeout_s,
+        limit_concurrency=config.server.max_connections,  # the app sheds below it (guards.Admission)
         lifespan="on", proxy_headers=False, server_header=False,
     )
     uvicorn.Server(uvicorn_config).run()

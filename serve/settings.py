@@ -20,9 +20,18 @@ class ServerSection(StrictModel):
     port: int = Field(default=8080, ge=0, le=65535)
     # Seconds uvicorn waits for in-flight and queued requests on SIGTERM before it cuts them off.
     graceful_timeout_s: float = Field(default=30.0, gt=0)
-    # Open connections beyond this get 503 from uvicorn: a cap on memory held by waiting requests.
-    limit_concurrency: int = Field(default=512, ge=1)
+    # Requests in progress beyond this get 503 with Retry-After (guards.Admission; probes exempt).
+    limit_concurrency: int = Field(ge=1)
+    # Open connections beyond this get uvicorn's bare 503 before the app sees them: the last wall of a flood.
+    max_connections: int = Field(ge=1)
     log_requests: bool = True
+
+    @model_validator(mode="after")
+    def _connections_above_requests(self) -> ServerSection:
+        if self.max_connections < self.limit_concurrency:
+            raise ValueError(f"max_connections={self.max_connections} is below limit_concurrency="
+                             f"{self.limit_concurrency}: requests would get a bare 503 without Retry-After")
+        return self
 
 
 class ModelsSection(ModelSourcesSection):

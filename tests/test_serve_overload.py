@@ -45,8 +45,10 @@ def shed_counts(text: str) -> dict[str, float]:
             for m in re.finditer(r'^frontwire_shed_total\{reason="([^"]+)"\} (\S+)$', text, re.MULTILINE)}
 
 
-async def flood(port: int) -> list[tuple[int, float, httpx.Response]]:
-    limits = httpx.Limits(max_connections=FLOOD, max_keepalive_connections=FLOOD)
+async def flood(port: int, requests: int = FLOOD, probe: str | None = None
+                ) -> tuple[list[tuple[int, float, httpx.Response]], httpx.Response | None]:
+    """`requests` concurrent predictions of TEXTS_PER_REQUEST, and `probe` (a GET path) sent in the thick of it."""
+    limits = httpx.Limits(max_connections=requests + 1, max_keepalive_connections=requests + 1)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=60,
                                  limits=limits) as client:
         async def one() -> tuple[int, float, httpx.Response]:
@@ -54,14 +56,21 @@ async def flood(port: int) -> list[tuple[int, float, httpx.Response]]:
             response = await client.post("/v1/predict", json={"texts": TEXTS_PER_REQUEST})
             return response.status_code, time.perf_counter() - started, response
 
-        return await asyncio.gather(*(one() for _ in range(FLOOD)))
+        async def probing() -> httpx.Response | None:
+            if probe is None:
+                return None
+            await asyncio.sleep(0.2)
+            return await client.get(probe)
+
+        *answers, probed = await asyncio.gather(*(one() for _ in range(requests)), probing())
+        return answers, probed
 
 
 def test_a_flood_is_shed_with_retry_after_and_counted(small_server: int) -> None:
     port = small_server
     base = f"http://127.0.0.1:{port}"
     before = shed_counts(httpx.get(f"{base}/metrics").text)
-    answers = asyncio.run(flood(port))
+    answers, _ = asyncio.run(flood(port))
 
     statuses = [status for status, _, _ in answers]
     assert set(statuses) <= {200, 503}, statuses
@@ -96,3 +105,41 @@ def test_shedding_settings_that_contradict_each_other_are_refused() -> None:
         load_serve_config(None, ["batching.max_queue_wait_ms=5", "batching.max_wait_ms=5"])
     with pytest.raises(ConfigError, match="could never be queued"):
         load_serve_config(None, ["batching.max_queue=4", "limits.max_texts=8"])
+
+
+# Few requests in progress, a queue that holds them all, and a queue wait the flood's work far exceeds.
+BUSY_SETTINGS = ("server.limit_concurrency=10", "batching.max_queue=512", "batching.max_batch_size=8",
+                 "batching.max_wait_ms=5", "batching.max_queue_wait_ms=300", "batching.deadline_ms=5000",
+                 f"batching.retry_after_s={RETRY_AFTER_S}", "limits.max_texts=8", "server.log_requests=false",
+                 "models.warmup=false")
+
+
+def test_beyond_its_concurrency_or_its_predicted_wait_the_server_refuses_at_once(tiny_models, tmp_path) -> None:
+    process, port = start_server(["--classifier", str(tiny_models.classifier_dir), "--ner", str(tiny_models.ner_dir),
+                                  "--backend", "torch", *overrides(*BUSY_SETTINGS)], env=server_env(tiny_models),
+                                 log_path=tmp_path / "server.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        # one answered request times the model, so admission can predict how long queued work will take
+        first = httpx.post(f"{base}/v1/predict", json={"texts": TEXTS_PER_REQUEST}, headers=AUTH, timeout=60)
+        assert first.status_code == 200
+        before = shed_counts(httpx.get(f"{base}/metrics").text)
+        answers, probe = asyncio.run(flood(port, requests=40, probe="/healthz"))
+        after = shed_counts(httpx.get(f"{base}/metrics").text)
+    finally:
+        assert stop_server(process) in GRACEFUL
+
+    assert probe is not None and probe.status_code == 200  # probes are never shed
+    details = [(response.json()["detail"], seconds) for status, seconds, response in answers if status == 503]
+    assert {status for status, _, _ in answers} <= {200, 503}
+    assert all(response.headers["Retry-After"] == str(RETRY_AFTER_S) for status, _, response in answers
+               if status == 503)
+    by_concurrency = [d for d, _ in details if d.startswith("server busy (concurrency)")]
+    predicted = [seconds for d, seconds in details if "texts queued ahead" in d]
+    assert by_concurrency and "limit_concurrency=10" in by_concurrency[0], details
+    # 10 requests of 8 long texts are far more than 300 ms of work: later ones are refused on arrival, from the
+    # measured cost, not after sitting out the 300 ms
+    assert predicted, details
+    counted = {reason: after.get(reason, 0) - before.get(reason, 0) for reason in after}
+    assert counted.get("concurrency") == len(by_concurrency)
+    assert sum(counted.values()) == len(details), (counted, details)
