@@ -36,6 +36,7 @@ from frontwire.serve.guards import (
 from frontwire.serve.metrics import ServeMetrics
 from frontwire.serve.runtime import Bundle, Runtime, predict
 from frontwire.serve.settings import ServeConfig
+from frontwire.serve.ui import router as ui_router
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ async def models(request: Request) -> dict[str, Any]:
         if kind == "classifier":
             described[kind].update(thresholds=model.thresholds, exclusive=meta.schema_.exclusive_topics)
         else:
-            described[kind]["entity_types"] = meta.schema_.entity_names
+            # the colours Label Studio's labeling config uses, so the page shows a type as annotators saw it
+            described[kind].update(entity_types=meta.schema_.entity_names,
+                                   entity_colours=meta.schema_.entity_colours)
     return {"models": described, "loaded_at": bundle.loaded_at}
 
 
@@ -233,6 +236,7 @@ def create_app(config: ServeConfig, bundle: Bundle, token: str | None = None) ->
     app.state.config, app.state.metrics, app.state.token, app.state.arrivals = config, metrics, token, arrivals
     app.include_router(router)
     app.include_router(api)
+    app.include_router(ui_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
