@@ -89,21 +89,17 @@ def register(run_id: str, artifact_path: str, name: str, model_uri: str | None =
 
 def log_model(model_dir: Path, kind: str, example_texts: list[str], registered_model: str | None) -> str | None:
     """Log the model dir as artifacts and as a pyfunc model (signature + input example); register it."""
-    from mlflow.models import infer_signature
-
-    from frontwire.predictor import Predictor
-    from frontwire.train.pyfunc import FrontwireModel, predictions_frame
+    from frontwire.modeling import ModelMeta
+    from frontwire.train.pyfunc import CODE_FILE, signature
 
     example = pd.DataFrame({"text": example_texts})
-    predictor = Predictor(**({"classifier_dir": model_dir} if kind == "classifier" else {"ner_dir": model_dir}))
-    signature = infer_signature(example, predictions_frame(predictor.predict(example_texts)))
     # the model dir holds the model only (checkpoints live beside it: frontwire.train.run_steps.checkpoint_dir)
     mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_DIR_ARTIFACT)
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=FrontwireModel(),
+        python_model=str(CODE_FILE),  # models from code: no cloudpickle of frontwire in the registered model
         artifacts={kind: str(model_dir)},
-        signature=signature,
+        signature=signature(kind, ModelMeta.load(model_dir).labels),
         input_example=example,
         pip_requirements=_requirements(),
     )
