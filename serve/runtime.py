@@ -124,8 +124,8 @@ def predict(bundle: Bundle, texts: Sequence[str], tasks: tuple[str, ...]) -> lis
 
 def release_memory() -> None:
     """Collect the old bundle and hand freed heap back to the OS. The new bundle is built on a worker thread,
-    whose glibc arena keeps the pages the old one freed: without the trim, each reload left the server's RSS a
-    few hundred MB higher (bench/soak.py, 3 reloads: 900 -> 1218 -> 1343 -> 1368 MB)."""
+    whose glibc arena keeps the pages the old one freed (bench/soak.py, 3 reloads under load: RSS 900 -> 1218
+    -> 1343 -> 1368 MB without the trim, 905 -> 1195 -> 1314 -> 1314 MB with it: smaller steps, then a plateau)."""
     gc.collect()
     libc = ctypes.util.find_library("c")
     if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere the allocator decides

@@ -103,6 +103,8 @@ def test_shedding_settings_that_contradict_each_other_are_refused() -> None:
         load_serve_config(None, ["batching.max_queue_wait_ms=5000", "batching.deadline_ms=1000"])
     with pytest.raises(ConfigError, match="not longer than max_wait_ms"):
         load_serve_config(None, ["batching.max_queue_wait_ms=5", "batching.max_wait_ms=5"])
+    with pytest.raises(ConfigError, match="below limit_concurrency"):
+        load_serve_config(None, ["server.limit_concurrency=64", "server.max_connections=32"])
     with pytest.raises(ConfigError, match="could never be queued"):
         load_serve_config(None, ["batching.max_queue=4", "limits.max_texts=8"])
 
