@@ -29,9 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from frontwire.serve.metrics import SHED_REASONS, ServeMetrics
-
-__all__ = ["SHED_REASONS", "Batcher", "Job", "Shed"]
+from frontwire.serve.metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ log = logging.getLogger(__name__)
 class Shed(RuntimeError):
     """The request is refused to keep the server answering: the caller answers 503 with Retry-After.
 
-    `reason` is one of SHED_REASONS (the label of the shed counter)."""
+    `reason` is one of metrics.SHED_REASONS (the label of the shed counter)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import gc
 import logging
 import time
@@ -127,9 +126,9 @@ def release_memory() -> None:
     whose glibc arena keeps the pages the old one freed (bench/soak.py, 3 reloads under load: RSS 900 -> 1218
     -> 1343 -> 1368 MB without the trim, 905 -> 1195 -> 1314 -> 1314 MB with it: smaller steps, then a plateau)."""
     gc.collect()
-    libc = ctypes.util.find_library("c")
-    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):  # glibc only; elsewhere the allocator decides
-        ctypes.CDLL(libc).malloc_trim(0)
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; elsewhere the allocator decides
+    if trim is not None:
+        trim(0)
 
 
 class Runtime:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from test_serve import AUTH, GRACEFUL, TEXTS, overrides, server_env
 
-from frontwire.serve.batcher import SHED_REASONS
 from frontwire.serve.loadtest import start_server, stop_server
+from frontwire.serve.metrics import SHED_REASONS
 
 DEADLINE_MS = 1500
 RETRY_AFTER_S = 3
